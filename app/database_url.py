@@ -1,0 +1,79 @@
+"""DATABASE_URL as hosting platforms hand it out, made into what SQLAlchemy's drivers accept.
+
+Render gives `postgres://…` (a scheme SQLAlchemy has no dialect for), external and Neon URLs
+carry libpq options such as `sslmode` and `channel_binding` that asyncpg rejects as keyword
+arguments. This module only does string work, so settings can validate a URL without
+importing SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
+_SQLITE_SCHEMES = {"sqlite", "sqlite+aiosqlite"}
+
+# Query parameters asyncpg.connect() takes as keyword arguments, passed through as given.
+_ASYNCPG_PARAMETERS = {"ssl", "target_session_attrs", "prepared_statement_cache_size"}
+# libpq's `sslmode` values are also valid values of asyncpg's `ssl` argument.
+_SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+
+class InvalidDatabaseURL(ValueError):
+    """Raised with a message that names DATABASE_URL and never repeats the URL itself."""
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A normalized URL; `str()` and `repr()` hide the password."""
+
+    url: str = field(repr=False)
+    is_postgres: bool
+    # libpq-only query parameters that were removed because asyncpg would reject them.
+    dropped_parameters: tuple[str, ...] = ()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return not self.is_postgres
+
+    def __str__(self) -> str:
+        return redact(self.url)
+
+
+def parse_database_url(raw: str) -> DatabaseURL:
+    raw = raw.strip()
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme in _SQLITE_SCHEMES:
+        # Textual swap: urlunsplit() would turn `sqlite:///./x.db` into `sqlite:/./x.db`.
+        return DatabaseURL("sqlite+aiosqlite" + raw[len(scheme) :], False)
+    if scheme not in _POSTGRES_SCHEMES:
+        raise InvalidDatabaseURL(
+            "DATABASE_URL must start with postgres://, postgresql://, postgresql+asyncpg:// "
+            "or sqlite+aiosqlite://"
+        )
+    if not parts.hostname:
+        raise InvalidDatabaseURL("DATABASE_URL has no host name")
+
+    query: list[tuple[str, str]] = []
+    dropped: list[str] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "sslmode" and value in _SSL_MODES:
+            query.append(("ssl", value))
+        elif name in _ASYNCPG_PARAMETERS:
+            query.append((name, value))
+        else:
+            dropped.append(name)
+    normalized = parts._replace(scheme="postgresql+asyncpg", query=urlencode(query))
+    return DatabaseURL(urlunsplit(normalized), True, tuple(dropped))
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, safe for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = quote(parts.username or "", safe="")
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

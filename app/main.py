@@ -1,0 +1,50 @@
+"""The application factory, and the module-level `app` that servers import.
+
+uvicorn app.main:app            gunicorn -c gunicorn.conf.py app.main:app
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.database import Database
+from app.errors import register_error_handlers
+from app.routers import health, items
+from app.settings import Environment, Settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    database: Database = app.state.database
+    if settings.environment is Environment.DEVELOPMENT and settings.database.is_sqlite:
+        # The embedded development database is migrated on start so a fresh clone runs with
+        # one command. Anywhere else migrations are a deploy step, never a start-up side effect.
+        from app.migrate import upgrade_to_head
+
+        await upgrade_to_head(settings)
+    database.engine  # noqa: B018 - create the engine here rather than on the first request
+    try:
+        yield
+    finally:
+        await database.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(title="FastAPI service template", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    # Holds no connection until first used: the lifespan starts it, or the first request does
+    # on runtimes that never run the lifespan.
+    app.state.database = Database(settings)
+    register_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(items.router)
+    return app
+
+
+app = create_app()

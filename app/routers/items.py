@@ -1,0 +1,91 @@
+"""The example resource: CRUD over `items`, with paging and a unique name."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.database import SessionDep
+from app.errors import error_responses
+from app.models import Item
+from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
+
+MAX_PAGE_SIZE = 100
+# Ids and offsets beyond a 32-bit integer cannot exist; rejecting them here keeps them away
+# from the database driver, which would fail on the overflow.
+MAX_INT = 2**31 - 1
+ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
+
+router = APIRouter(prefix="/api/v1/items", tags=["items"], responses=error_responses(422))
+
+
+async def _get_item(session: AsyncSession, item_id: int) -> Item:
+    item = await session.get(Item, item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
+    return item
+
+
+async def _flush_unique_name(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "An item with this name already exists"
+        ) from None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ItemRead,
+    responses=error_responses(409),
+)
+async def create_item(body: ItemCreate, session: SessionDep, response: Response) -> Item:
+    item = Item(name=body.name, description=body.description)
+    session.add(item)
+    await _flush_unique_name(session)
+    response.headers["Location"] = f"{router.prefix}/{item.id}"
+    return item
+
+
+@router.get("", response_model=ItemPage)
+async def list_items(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> ItemPage:
+    total = await session.scalar(select(func.count()).select_from(Item))
+    rows = await session.scalars(select(Item).order_by(Item.id).limit(limit).offset(offset))
+    return ItemPage(
+        items=[ItemRead.model_validate(row) for row in rows],
+        total=total or 0,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+async def get_item(item_id: ItemId, session: SessionDep) -> Item:
+    return await _get_item(session, item_id)
+
+
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(404, 409))
+async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) -> Item:
+    item = await _get_item(session, item_id)
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        setattr(item, field, value)
+    if changes:
+        await _flush_unique_name(session)
+    return item
+
+
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
+async def delete_item(item_id: ItemId, session: SessionDep) -> None:
+    item = await _get_item(session, item_id)
+    await session.delete(item)

@@ -1,0 +1,73 @@
+"""Every setting the service reads, from the environment (and an optional `.env`).
+
+Nothing else in the package reads `os.environ`: a value that is wrong stops start-up here,
+with the variable's name in the message, instead of failing at the first request.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from typing import Self
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.database_url import DatabaseURL, parse_database_url
+
+DEVELOPMENT_DATABASE_URL = "sqlite+aiosqlite:///./app.db"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        # A validation error must not echo a value: it may be a password or a whole URL.
+        hide_input_in_errors=True,
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    # Empty means "not set": production requires it, elsewhere the SQLite file is used.
+    database_url: str = ""
+    db_pool_size: PositiveInt = 5
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout: PositiveFloat = 10.0
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_pool_pre_ping: bool = False
+    db_connect_timeout: PositiveFloat = 5.0
+    db_statement_timeout: float = Field(default=30.0, ge=0)
+    ready_timeout: PositiveFloat = 2.0
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _database_url_fits_environment(self) -> Self:
+        if self.environment is Environment.PRODUCTION:
+            if not self.database_url:
+                raise ValueError("DATABASE_URL is required when ENVIRONMENT=production")
+            if not self.database.is_postgres:
+                raise ValueError(
+                    "DATABASE_URL must be a PostgreSQL URL when ENVIRONMENT=production"
+                )
+        else:
+            self.database  # noqa: B018 - parse now so a malformed URL fails at start-up
+        return self
+
+    @cached_property
+    def database(self) -> DatabaseURL:
+        return parse_database_url(self.database_url or DEVELOPMENT_DATABASE_URL)
