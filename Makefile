@@ -1,0 +1,36 @@
+# Everyday commands. Each one is a plain command you can also run by hand.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-postgres lint format migrate lock
+
+install:  ## create .venv with the pinned runtime and development dependencies
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q -r requirements.txt -r requirements-dev.txt
+
+run:  ## serve on http://127.0.0.1:8000 with reload, on ./app.db unless DATABASE_URL is set
+	$(VENV)/bin/uvicorn app.main:app --reload
+
+test:  ## the whole suite on SQLite
+	$(PYTHON) -m pytest
+
+test-postgres:  ## the whole suite on PostgreSQL (creates and drops its own database)
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) -m pytest
+
+lint:  ## style, lint and strict types
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy app api tests migrations
+
+format:  ## fix what ruff can fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrate:  ## upgrade DATABASE_URL to the newest migration
+	$(PYTHON) -m app.migrate
+
+lock:  ## after editing pins in pyproject.toml: re-lock and re-export the requirement files
+	uv lock
+	uv export --frozen --no-dev --no-hashes --no-emit-project --no-annotate -o requirements.txt
+	uv export --frozen --only-group dev --no-hashes --no-emit-project --no-annotate -o requirements-dev.txt
