@@ -14,7 +14,6 @@ kept anyway (DB_POOL_MODE=queue) is dropped whenever a new loop turns up.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -44,11 +43,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.db_transaction_pooler:
         # A transaction-mode pooler hands each transaction whichever server connection is free,
         # so a statement prepared in one transaction is missing (or, under a name another
-        # client also used, already present) in the next. Nothing is cached across
-        # transactions, and every statement gets a name no other client can have.
+        # client also used, already present) in the next. So nothing is cached across
+        # transactions, and every statement is the unnamed one, which each server connection
+        # has and the next statement replaces: no name to collide, nothing left behind. (Named
+        # ones, even uniquely named, pile up there: asyncpg closes them only later, through
+        # whichever server connection the client holds by then.)
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
-        connect_args["prepared_statement_name_func"] = _unique_statement_name
+        connect_args["prepared_statement_name_func"] = _unnamed_statement
         # No `server_settings` here: PgBouncer refuses a startup parameter it does not know,
         # statement_timeout included. Set it on the role instead (see the README).
     elif settings.db_statement_timeout:
@@ -69,8 +71,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _unique_statement_name() -> str:
-    return f"__asyncpg_{uuid.uuid4().hex}__"
+def _unnamed_statement() -> str:
+    return ""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -23,6 +23,7 @@ from tests.servers import free_port
 
 # Few server connections, handed out in turn: consecutive transactions of one client land on
 # different server connections, as they do behind a busy production pooler.
+SERVER_CONNECTIONS = 4
 _CONFIG = """\
 [databases]
 * = host={host} port={port}
@@ -34,7 +35,7 @@ unix_socket_dir =
 auth_type = trust
 auth_file = {auth_file}
 pool_mode = transaction
-default_pool_size = 4
+default_pool_size = {server_connections}
 server_round_robin = 1
 max_client_conn = 200
 """
@@ -86,6 +87,7 @@ def running_pgbouncer(database_url: str, directory: Path) -> Iterator[str]:
         port=target.port or 5432,
         listen_port=listen_port,
         auth_file=auth_file,
+        server_connections=SERVER_CONNECTIONS,
     )
     if _version(binary) >= (1, 21):
         config += _NO_PREPARED_STATEMENTS

@@ -1,4 +1,5 @@
-"""Behind a transaction-mode pooler (a real PgBouncer here) the API works with DB_POOLER set.
+"""Behind a transaction-mode pooler (a real PgBouncer here) the API works with DB_POOLER set,
+and leaves no prepared statements behind on the pooler's server connections.
 
 Without it, the failures the setting exists for are real: asyncpg's prepared statements are
 missing on the next transaction's server connection, and PgBouncer refuses the
@@ -18,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.main import create_app
 from app.settings import Settings
-from tests.pgbouncer import running_pgbouncer
+from tests.pgbouncer import SERVER_CONNECTIONS, running_pgbouncer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("empty_items_after")]
 
@@ -66,6 +67,27 @@ async def test_concurrent_requests_through_a_transaction_pooler_all_succeed(
     responses = await _serve(app, CONCURRENT_REQUESTS)
     statuses = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in responses]
     assert statuses == [200 if n % 2 else 201 for n in range(CONCURRENT_REQUESTS)]
+
+
+async def _statements_left_on_the_server(pooler_url: str) -> int:
+    """Prepared statements kept by the pooler's server connections, one transaction on each."""
+    total = 0
+    for _ in range(SERVER_CONNECTIONS):
+        connection = await asyncpg.connect(pooler_url, statement_cache_size=0)
+        try:
+            total += await connection.fetchval("SELECT count(*) FROM pg_prepared_statements")
+        finally:
+            await connection.close()
+    return total
+
+
+async def test_pooler_mode_leaves_no_prepared_statements_on_the_server_connections(
+    pooler_url: str,
+) -> None:
+    before = await _statements_left_on_the_server(pooler_url)
+    app = create_app(_settings(pooler_url, pooler="transaction", pool_mode="queue"))
+    await _serve(app, CONCURRENT_REQUESTS)
+    assert await _statements_left_on_the_server(pooler_url) == before
 
 
 def _is_prepared_statement_error(error: BaseException) -> bool:
