@@ -3,10 +3,17 @@
 The engine is never created at import time. The app's lifespan creates it and disposes of it
 (`Database.start` / `Database.dispose`); a runtime that never runs the lifespan gets it
 lazily on first use through the same `Database.engine` property.
+
+Serverless runtimes break two assumptions of a long-running server. An instance can be frozen
+between requests (so connections kept open go stale) and Mangum may run each invocation on a
+new event loop (and an asyncpg connection only works on the loop that opened it): there the
+default is NullPool, which opens a connection per session and closes it at the end. A pool
+kept anyway (DB_POOL_MODE=queue) is dropped whenever a new loop turns up.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -33,10 +40,26 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
 
     connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
-    if settings.db_statement_timeout:
+    if settings.db_transaction_pooler:
+        # A transaction-mode pooler hands each transaction whichever server connection is free,
+        # so a statement prepared in one transaction is missing (or, under a name another
+        # client also used, already present) in the next. So nothing is cached across
+        # transactions, and every statement is the unnamed one, which each server connection
+        # has and the next statement replaces: no name to collide, nothing left behind. (Named
+        # ones, even uniquely named, pile up there: asyncpg closes them only later, through
+        # whichever server connection the client holds by then.)
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unnamed_statement
+        # No `server_settings` here: PgBouncer refuses a startup parameter it does not know,
+        # statement_timeout included. Set it on the role instead (see the README).
+    elif settings.db_statement_timeout:
         # Server-side, so a runaway query is stopped by Postgres itself, not just abandoned.
         milliseconds = int(settings.db_statement_timeout * 1000)
         connect_args["server_settings"] = {"statement_timeout": str(milliseconds)}
+
+    if settings.db_null_pool:
+        return create_async_engine(url.url, poolclass=NullPool, connect_args=connect_args)
     return create_async_engine(
         url.url,
         pool_size=settings.db_pool_size,
@@ -48,6 +71,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def _unnamed_statement() -> str:
+    return ""
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Database:
     """Owns the engine and session factory of one app instance."""
 
@@ -55,18 +89,25 @@ class Database:
         self._settings = settings
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        # With a pool that keeps connections: the event loop they were opened on.
+        self._pooled = False
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
             self._engine = create_engine(self._settings)
+            self._pooled = not isinstance(self._engine.pool, NullPool)
+        if self._pooled:
+            self._follow_event_loop(self._engine)
         return self._engine
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
+        engine = self.engine
         if self._sessions is None:
             # expire_on_commit=False: response models read attributes after the commit.
-            self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+            self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         return self._sessions
 
     async def ping(self) -> None:
@@ -78,6 +119,18 @@ class Database:
             await self._engine.dispose()
         self._engine = None
         self._sessions = None
+        self._pool_loop = None
+
+    def _follow_event_loop(self, engine: AsyncEngine) -> None:
+        loop = _running_loop()
+        if loop is None or loop is self._pool_loop:
+            return
+        if self._pool_loop is not None:
+            # A new loop (Mangum may start one per invocation): the pooled connections belong
+            # to the old one and can neither be used nor closed from here. Forget them (their
+            # sockets close when garbage collected) and let the pool open new ones.
+            engine.sync_engine.dispose(close=False)
+        self._pool_loop = loop
 
 
 def get_database(request: Request) -> Database:

@@ -37,6 +37,20 @@ class DatabaseURL:
     def is_sqlite(self) -> bool:
         return not self.is_postgres
 
+    @property
+    def is_transaction_pooler(self) -> bool:
+        """Whether the host is a pooler that runs in transaction mode by the provider's design.
+
+        Only names that are unambiguous count: Supabase's poolers take transaction-mode
+        connections on port 6543 (5432 on the same host is session mode), and Neon's pooled
+        endpoint is the compute's host name with `-pooler` appended to its first label.
+        """
+        parts = urlsplit(self.url)
+        host = (parts.hostname or "").lower()
+        if host.endswith((".supabase.com", ".supabase.co")):
+            return parts.port == 6543
+        return host.endswith(".neon.tech") and host.split(".", 1)[0].endswith("-pooler")
+
     def __str__(self) -> str:
         return redact(self.url)
 

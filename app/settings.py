@@ -24,6 +24,18 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class PoolMode(StrEnum):
+    AUTO = "auto"  # `null` on a serverless platform, `queue` everywhere else
+    QUEUE = "queue"  # SQLAlchemy's QueuePool: connections kept open between requests
+    NULL = "null"  # SQLAlchemy's NullPool: a connection per session, closed after it
+
+
+class Pooler(StrEnum):
+    AUTO = "auto"  # `transaction` when DATABASE_URL names a known transaction-mode pooler
+    TRANSACTION = "transaction"  # PgBouncer or Supavisor in transaction mode
+    NONE = "none"  # Postgres itself, or a pooler in session mode
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -46,6 +58,13 @@ class Settings(BaseSettings):
     db_statement_timeout: float = Field(default=30.0, ge=0)
     ready_timeout: PositiveFloat = 2.0
     log_level: str = "INFO"
+
+    # Serverless platforms and connection poolers.
+    db_pool_mode: PoolMode = PoolMode.AUTO
+    db_pooler: Pooler = Pooler.AUTO
+    # Set by the platforms themselves; they only decide what `auto` means above.
+    vercel: str = Field(default="", validation_alias="VERCEL")
+    aws_lambda_function_name: str = Field(default="", validation_alias="AWS_LAMBDA_FUNCTION_NAME")
 
     @field_validator("log_level")
     @classmethod
@@ -71,3 +90,20 @@ class Settings(BaseSettings):
     @cached_property
     def database(self) -> DatabaseURL:
         return parse_database_url(self.database_url or DEVELOPMENT_DATABASE_URL)
+
+    @property
+    def serverless(self) -> bool:
+        """Running on Vercel or AWS Lambda, where an instance may be frozen between requests."""
+        return bool(self.vercel or self.aws_lambda_function_name)
+
+    @property
+    def db_null_pool(self) -> bool:
+        if self.db_pool_mode is PoolMode.AUTO:
+            return self.serverless
+        return self.db_pool_mode is PoolMode.NULL
+
+    @property
+    def db_transaction_pooler(self) -> bool:
+        if self.db_pooler is Pooler.AUTO:
+            return self.database.is_transaction_pooler
+        return self.db_pooler is Pooler.TRANSACTION

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import NullPool, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
 from app.migrate import alembic_config
@@ -94,6 +95,19 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         # Every test starts from empty tables, whatever order the tests run in.
         async with application.state.database.engine.begin() as connection:
             await connection.execute(text("DELETE FROM items"))
+
+
+@pytest.fixture
+async def empty_items_after(database_url: str) -> AsyncIterator[None]:
+    """For tests that write through another process or pooler: leave `items` empty."""
+    yield
+    url = Settings(_env_file=None, database_url=database_url).database.url
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM items"))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

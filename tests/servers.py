@@ -14,7 +14,9 @@ from pathlib import Path
 import httpx
 
 # Variables of the developer's shell that would change what the server under test does.
-_APP_VARIABLES = ("DATABASE_URL", "ENVIRONMENT", "TEST_DATABASE_URL", "PORT", "WEB_CONCURRENCY")
+_APP_VARIABLES = {"DATABASE_URL", "ENVIRONMENT", "TEST_DATABASE_URL", "PORT", "WEB_CONCURRENCY"}
+# ...and those that tell the app it runs on a serverless platform, or behind a pooler.
+_APP_VARIABLES |= {"DB_POOL_MODE", "DB_POOLER", "VERCEL", "AWS_LAMBDA_FUNCTION_NAME"}
 
 
 def free_port() -> int:

@@ -1,0 +1,120 @@
+"""Behind a transaction-mode pooler (a real PgBouncer here) the API works with DB_POOLER set,
+and leaves no prepared statements behind on the pooler's server connections.
+
+Without it, the failures the setting exists for are real: asyncpg's prepared statements are
+missing on the next transaction's server connection, and PgBouncer refuses the
+statement_timeout startup parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
+
+from app.main import create_app
+from app.settings import Settings
+from tests.pgbouncer import SERVER_CONNECTIONS, running_pgbouncer
+
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("empty_items_after")]
+
+ITEMS = "/api/v1/items"
+CONCURRENT_REQUESTS = 50
+
+
+@pytest.fixture(scope="module")
+def pooler_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's database, reached through PgBouncer in transaction mode."""
+    with running_pgbouncer(database_url, tmp_path_factory.mktemp("pgbouncer")) as url:
+        yield url
+
+
+async def _serve(app: FastAPI, requests: int) -> list[httpx.Response | BaseException]:
+    """Half creates, half page reads, all at once."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+
+            async def one(n: int) -> httpx.Response:
+                if n % 2:
+                    return await c.get(ITEMS, params={"limit": 5})
+                return await c.post(ITEMS, json={"name": f"pooled-{n}"})
+
+            return await asyncio.gather(*(one(n) for n in range(requests)), return_exceptions=True)
+
+
+def _settings(url: str, *, pooler: str, pool_mode: str = "auto", timeout: float = 30) -> Settings:
+    return Settings(
+        _env_file=None,
+        environment="test",
+        database_url=url,
+        db_pooler=pooler,
+        db_pool_mode=pool_mode,
+        db_statement_timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("pool_mode", ["queue", "null"])
+async def test_concurrent_requests_through_a_transaction_pooler_all_succeed(
+    pooler_url: str, pool_mode: str
+) -> None:
+    app = create_app(_settings(pooler_url, pooler="transaction", pool_mode=pool_mode))
+    responses = await _serve(app, CONCURRENT_REQUESTS)
+    statuses = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in responses]
+    assert statuses == [200 if n % 2 else 201 for n in range(CONCURRENT_REQUESTS)]
+
+
+async def _statements_left_on_the_server(pooler_url: str) -> int:
+    """Prepared statements kept by the pooler's server connections, one transaction on each."""
+    total = 0
+    for _ in range(SERVER_CONNECTIONS):
+        connection = await asyncpg.connect(pooler_url, statement_cache_size=0)
+        try:
+            total += await connection.fetchval("SELECT count(*) FROM pg_prepared_statements")
+        finally:
+            await connection.close()
+    return total
+
+
+async def test_pooler_mode_leaves_no_prepared_statements_on_the_server_connections(
+    pooler_url: str,
+) -> None:
+    before = await _statements_left_on_the_server(pooler_url)
+    app = create_app(_settings(pooler_url, pooler="transaction", pool_mode="queue"))
+    await _serve(app, CONCURRENT_REQUESTS)
+    assert await _statements_left_on_the_server(pooler_url) == before
+
+
+def _is_prepared_statement_error(error: BaseException) -> bool:
+    return isinstance(error, DBAPIError) and isinstance(
+        error.driver_exception,
+        asyncpg.InvalidSQLStatementNameError | asyncpg.DuplicatePreparedStatementError,
+    )
+
+
+async def test_without_pooler_mode_prepared_statements_break_behind_the_pooler(
+    pooler_url: str,
+) -> None:
+    # Pooled connections keep their cached statements from one transaction to the next, which
+    # the pooler runs on another server connection. (With NullPool, the names asyncpg numbers
+    # per process collide between processes instead: DuplicatePreparedStatementError.)
+    # statement_timeout=0 sends no startup parameter, so only prepared statements are at stake.
+    app = create_app(_settings(pooler_url, pooler="none", pool_mode="queue", timeout=0))
+    responses = await _serve(app, CONCURRENT_REQUESTS)
+    failures = [r for r in responses if isinstance(r, BaseException)]
+    assert failures, "expected prepared statement errors without pooler mode"
+    assert all(_is_prepared_statement_error(failure) for failure in failures), failures
+
+
+async def test_without_pooler_mode_the_statement_timeout_parameter_is_refused(
+    pooler_url: str,
+) -> None:
+    app = create_app(_settings(pooler_url, pooler="none", timeout=30))
+    with pytest.raises(DBAPIError, match="unsupported startup parameter"):
+        await app.state.database.ping()
+    await app.state.database.dispose()
