@@ -1,7 +1,113 @@
-"""Gunicorn settings for long-running hosts such as Render."""
+"""Gunicorn settings for long-running hosts such as Render.
 
+    gunicorn -c gunicorn.conf.py app.main:app
+
+Every value a deployment may want to change comes from an environment variable (listed in
+.env.example). Gunicorn reads them from the process environment only, never from `.env`.
+"""
+
+import asyncio
 import os
+import socket
+import sys
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = "uvicorn_worker.UvicornWorker"
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+from gunicorn.arbiter import Arbiter
+from uvicorn.server import Server
+from uvicorn_worker import UvicornWorker
+
+
+def _int_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _cpu_count() -> int:
+    # The CPUs this process may run on, which can be fewer than the machine has. Neither this
+    # nor os.cpu_count() sees a container's CPU quota: set WEB_CONCURRENCY on shared hosts.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity API
+        return os.cpu_count() or 1
+
+
+# Render sets PORT (10000 by default) and expects the server on every interface.
+bind = f"0.0.0.0:{_int_from_env('PORT', 8000)}"
+
+# Each worker runs an event loop that keeps one core busy on its own, so one worker per core;
+# the 2n+1 rule is for blocking workers that sit idle while waiting on I/O.
+workers = _int_from_env("WEB_CONCURRENCY", _cpu_count())
+
+# The app is imported once in the master and forked, so workers share its memory and a
+# replacement worker skips the import. Safe because importing app.main opens nothing: the
+# engine, its connections and every event loop are created in each worker's lifespan.
+preload_app = True
+
+# Seconds a worker's event loop may stay blocked before the master kills and replaces it.
+# It bounds a stuck process, not a slow request: a request awaiting I/O keeps the loop free.
+timeout = _int_from_env("GUNICORN_TIMEOUT", 30)
+# Seconds in-flight requests get to finish after SIGTERM. Render sends SIGKILL 30 s after
+# SIGTERM (maxShutdownDelaySeconds in render.yaml), so this leaves the master time to exit.
+graceful_timeout = _int_from_env("GUNICORN_GRACEFUL_TIMEOUT", 25)
+# Seconds an idle connection stays open. Longer than the idle timeout of the proxy in front
+# (60 s is common), so the proxy closes first and never reuses a connection as we close it.
+keepalive = _int_from_env("GUNICORN_KEEPALIVE", 75)
+# Replace each worker after about this many requests, bounding the growth of any slow leak;
+# the jitter keeps workers from retiring together. 0 turns recycling off.
+max_requests = _int_from_env("GUNICORN_MAX_REQUESTS", 10_000)
+max_requests_jitter = _int_from_env("GUNICORN_MAX_REQUESTS_JITTER", 1_000)
+
+# Trust X-Forwarded-For and X-Forwarded-Proto, so client addresses and https URLs are right.
+# On Render the port is reachable only through Render's proxy and your own private services;
+# where clients can reach the port directly, set this to the proxy's addresses instead.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+
+# Errors go to stderr. The access log is off: the app logs each request itself, and a second
+# line per request from the server would double the log volume and cost per-request time.
+# GUNICORN_ACCESS_LOG=- turns it on (to stdout), e.g. while the app's log is not enough.
+errorlog = "-"
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+
+# Gunicorn otherwise opens a control socket in $HOME for `gunicornc`; nothing here uses it, and
+# several masters on one machine (tests, two services) would contend for the same path.
+control_socket_disable = True
+
+
+# The worker class comes from the uvicorn-worker package (uvicorn.workers is deprecated),
+# with one change.
+class DrainingUvicornWorker(UvicornWorker):
+    """uvicorn-worker's worker, except that it reads what was already sent before it stops.
+
+    On shutdown (SIGTERM, or after max_requests) uvicorn stops listening and, in the same
+    instant, closes every connection without a parsed request, including one it accepted a
+    moment ago whose request is already on the wire: the client gets no response, and a proxy
+    answers 502 (https://github.com/Kludex/uvicorn/issues/2757). Pausing between the two lets
+    those requests be read; uvicorn then serves them like any other request in flight.
+    """
+
+    async def _serve(self) -> None:
+        # uvicorn_worker.UvicornWorker._serve, with the server below.
+        self.config.app = self.wsgi
+        server = _DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+class _DrainingServer(Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        # Ample for a request sent along with the connection; idle connections still close.
+        await asyncio.sleep(0.1)
+        await super().shutdown()  # closing the listeners again is a no-op
+
+
+worker_class = DrainingUvicornWorker

@@ -120,3 +120,19 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database of this test's own, dropped afterwards."""
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture
+def migrated_postgres_url(fresh_postgres_url: str) -> str:
+    """A new PostgreSQL database of this test's own, migrated to head."""
+    settings = Settings(_env_file=None, environment="test", database_url=fresh_postgres_url)
+    command.upgrade(alembic_config(settings.database.url), "head")
+    return fresh_postgres_url

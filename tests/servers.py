@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -14,9 +16,19 @@ from pathlib import Path
 import httpx
 
 # Variables of the developer's shell that would change what the server under test does.
-_APP_VARIABLES = {"DATABASE_URL", "ENVIRONMENT", "TEST_DATABASE_URL", "PORT", "WEB_CONCURRENCY"}
+_APP_VARIABLES = {
+    "DATABASE_URL",
+    "ENVIRONMENT",
+    "TEST_DATABASE_URL",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "FORWARDED_ALLOW_IPS",
+}
 # ...and those that tell the app it runs on a serverless platform, or behind a pooler.
 _APP_VARIABLES |= {"DB_POOL_MODE", "DB_POOLER", "VERCEL", "AWS_LAMBDA_FUNCTION_NAME"}
+_APP_PREFIXES = ("GUNICORN_",)
+# What a deployed server reads from a clone of the repository (no .env, no local database).
+_DEPLOYED_PATHS = ("app", "migrations", "alembic.ini", "gunicorn.conf.py")
 
 
 def free_port() -> int:
@@ -27,9 +39,34 @@ def free_port() -> int:
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _APP_VARIABLES}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _APP_VARIABLES and not k.startswith(_APP_PREFIXES)
+    }
     env.update(overrides)
     return env
+
+
+def shell_environment(**overrides: str) -> dict[str, str]:
+    """A clean environment whose PATH finds this interpreter's `python` and `gunicorn` first,
+    as a platform's shell finds those of the environment its build installed."""
+    env = clean_environment(**overrides)
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return env
+
+
+def checkout(repo_root: Path, destination: Path) -> Path:
+    """Copy what a deployed server reads from the repository, as a fresh clone has it."""
+    for name in _DEPLOYED_PATHS:
+        source = repo_root / name
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy(source, destination / name)
+    return destination
 
 
 def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -44,6 +81,18 @@ def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout: floa
             pass
         time.sleep(0.1)
     raise AssertionError(f"{url} did not answer 200 within {timeout} s")
+
+
+def wait_until_refused(port: int, timeout: float = 10) -> None:
+    """Return once nothing accepts connections on the port any more."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"port {port} still accepted connections after {timeout} s")
 
 
 @contextmanager

@@ -1,0 +1,245 @@
+"""gunicorn.conf.py: the values it computes, and how a real Gunicorn behaves with them."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import re
+import runpy
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import asyncpg
+import httpx
+import pytest
+from gunicorn.config import Config
+from uvicorn_worker import UvicornWorker
+
+from tests.blueprint import as_render_gives_it, load_blueprint, web_service
+from tests.servers import (
+    checkout,
+    clean_environment,
+    free_port,
+    running,
+    shell_environment,
+    wait_until_answers,
+    wait_until_refused,
+)
+
+ITEMS = "/api/v1/items"
+
+
+def gunicorn_settings(repo_root: Path, **env: str) -> dict[str, Any]:
+    """The settings gunicorn.conf.py computes in an environment holding only `env`."""
+    with mock.patch.dict(os.environ, env, clear=True):
+        settings = runpy.run_path(str(repo_root / "gunicorn.conf.py"))
+    return {name: value for name, value in settings.items() if not name.startswith("_")}
+
+
+def start_command(repo_root: Path) -> str:
+    command: str = web_service(load_blueprint(repo_root))["startCommand"]
+    return command
+
+
+def test_binds_every_interface_on_the_port_from_the_environment(repo_root: Path) -> None:
+    assert gunicorn_settings(repo_root, PORT="10000")["bind"] == "0.0.0.0:10000"
+    assert gunicorn_settings(repo_root)["bind"] == "0.0.0.0:8000"
+
+
+def test_workers_come_from_web_concurrency(repo_root: Path) -> None:
+    assert gunicorn_settings(repo_root, WEB_CONCURRENCY="3")["workers"] == 3
+
+
+def test_workers_default_to_one_per_usable_cpu(repo_root: Path) -> None:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert gunicorn_settings(repo_root)["workers"] == usable
+
+
+def test_every_value_is_a_setting_gunicorn_knows(repo_root: Path) -> None:
+    # Gunicorn silently ignores a name it does not know, so a misspelt setting does nothing.
+    settings = gunicorn_settings(repo_root)
+    names = {k for k, v in settings.items() if k.islower() and not inspect.ismodule(v)}
+    assert names <= set(Config().settings)
+    assert issubclass(settings["worker_class"], UvicornWorker)
+
+
+def test_access_log_is_off_unless_asked_for(repo_root: Path) -> None:
+    assert gunicorn_settings(repo_root)["accesslog"] is None
+    assert gunicorn_settings(repo_root, GUNICORN_ACCESS_LOG="-")["accesslog"] == "-"
+    assert gunicorn_settings(repo_root)["errorlog"] == "-"
+
+
+def test_overrides_change_the_timeouts_and_recycling(repo_root: Path) -> None:
+    settings = gunicorn_settings(
+        repo_root,
+        GUNICORN_TIMEOUT="60",
+        GUNICORN_GRACEFUL_TIMEOUT="10",
+        GUNICORN_KEEPALIVE="5",
+        GUNICORN_MAX_REQUESTS="100",
+        GUNICORN_MAX_REQUESTS_JITTER="7",
+        FORWARDED_ALLOW_IPS="10.0.0.1",
+    )
+    assert (settings["timeout"], settings["graceful_timeout"], settings["keepalive"]) == (60, 10, 5)
+    assert (settings["max_requests"], settings["max_requests_jitter"]) == (100, 7)
+    assert settings["forwarded_allow_ips"] == "10.0.0.1"
+
+
+def test_a_malformed_override_stops_start_up_naming_the_variable(repo_root: Path) -> None:
+    with pytest.raises(ValueError, match="GUNICORN_TIMEOUT"):
+        gunicorn_settings(repo_root, GUNICORN_TIMEOUT="30s")
+
+
+def test_graceful_timeout_ends_before_render_kills_the_instance(repo_root: Path) -> None:
+    shutdown_delay = web_service(load_blueprint(repo_root)).get("maxShutdownDelaySeconds", 30)
+    # The master needs a moment after the workers stop: lifespan shutdown, then exit.
+    assert gunicorn_settings(repo_root)["graceful_timeout"] <= shutdown_delay - 3
+
+
+def test_every_environment_override_is_documented(repo_root: Path) -> None:
+    source = (repo_root / "gunicorn.conf.py").read_text()
+    variables = set(re.findall(r"""["']([A-Z][A-Z0-9_]+)["']""", source))
+    assert {"PORT", "WEB_CONCURRENCY", "GUNICORN_ACCESS_LOG"} <= variables
+    env_example = (repo_root / ".env.example").read_text()
+    readme = (repo_root / "README.md").read_text()
+    for name in variables:
+        assert re.search(rf"^#? ?{name}=", env_example, re.MULTILINE), f"{name} in .env.example"
+        assert f"`{name}`" in readme, f"{name} in the README"
+
+
+def test_importing_the_app_opens_nothing_a_fork_would_share(repo_root: Path) -> None:
+    # preload_app imports app.main in the master before forking the workers: any engine,
+    # connection or event loop made here would be shared by every worker.
+    probe = (
+        "import asyncio, gc, app.main\n"
+        "from sqlalchemy.ext.asyncio import AsyncEngine\n"
+        "kinds = (AsyncEngine, asyncio.AbstractEventLoop)\n"
+        "print(sum(isinstance(o, kinds) for o in gc.get_objects()))\n"
+    )
+    env = clean_environment(
+        ENVIRONMENT="production", DATABASE_URL="postgres://app:secret@127.0.0.1:9/app"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo_root, env=env, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.strip() == b"0"
+
+
+def test_client_address_and_scheme_come_from_the_proxys_headers(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = shell_environment(
+        PORT=str(port),
+        ENVIRONMENT="test",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        WEB_CONCURRENCY="1",
+        GUNICORN_ACCESS_LOG="-",
+    )
+    log = tmp_path / "gunicorn.log"
+    app_dir = checkout(repo_root, tmp_path / "app")
+    with running(start_command(repo_root), env=env, cwd=app_dir, log=log) as server:
+        wait_until_answers(f"http://127.0.0.1:{port}/health", server)
+        # What Render's proxy adds: the client's address, and that it ended TLS. The redirect
+        # that adds a missing trailing slash is a URL the app builds from the request.
+        forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+        response = httpx.get(f"http://127.0.0.1:{port}{ITEMS}/", headers=forwarded)
+    assert response.status_code == 307
+    assert response.headers["Location"].startswith("https://")
+    access_line = rf'203\.0\.113\.7:\d+ - "GET {ITEMS}/ HTTP/1\.1" 307'
+    assert re.search(access_line, log.read_text())
+
+
+async def _requests_waiting_for_the_table(connection: asyncpg.Connection, count: int) -> None:
+    # pg_locks, not pg_stat_activity: the latter is a snapshot frozen for the transaction.
+    query = "SELECT count(*) FROM pg_locks WHERE relation = 'items'::regclass AND NOT granted"
+    deadline = time.monotonic() + 15
+    while await connection.fetchval(query) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} requests reached the database"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.postgres
+async def test_sigterm_finishes_in_flight_requests_and_refuses_new_connections(
+    repo_root: Path, tmp_path: Path, migrated_postgres_url: str
+) -> None:
+    in_flight = 4
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = shell_environment(
+        PORT=str(port),
+        ENVIRONMENT="production",
+        DATABASE_URL=as_render_gives_it(migrated_postgres_url),
+        WEB_CONCURRENCY="2",
+    )
+    graceful_timeout = gunicorn_settings(repo_root)["graceful_timeout"]
+    app_dir = checkout(repo_root, tmp_path / "app")
+    # `exec`: the shell becomes Gunicorn, so the signal goes to the master and nothing else.
+    command = f"exec {start_command(repo_root)}"
+    with running(command, env=env, cwd=app_dir, log=tmp_path / "gunicorn.log") as server:
+        wait_until_answers(f"{base}/ready", server)
+        # Requests that are slow for a known reason: the table they read is locked until we
+        # say so, which takes no test-only route and no sleep in the app.
+        blocker = await asyncpg.connect(migrated_postgres_url)
+        try:
+            lock = blocker.transaction()
+            await lock.start()
+            await blocker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                requests = [asyncio.create_task(client.get(ITEMS)) for _ in range(in_flight)]
+                await _requests_waiting_for_the_table(blocker, in_flight)
+
+                server.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                await asyncio.to_thread(wait_until_refused, port)
+                assert not any(request.done() for request in requests)
+
+                await lock.rollback()
+                responses = await asyncio.gather(*requests)
+        finally:
+            await blocker.close()
+        assert [response.status_code for response in responses] == [200] * in_flight
+        exit_code = await asyncio.to_thread(server.wait, graceful_timeout)
+        assert exit_code == 0
+        assert time.monotonic() - signalled < graceful_timeout
+
+
+@pytest.mark.postgres
+async def test_workers_recycled_by_max_requests_fail_no_request(
+    repo_root: Path, tmp_path: Path, migrated_postgres_url: str
+) -> None:
+    clients, requests_per_client = 4, 15
+    port = free_port()
+    env = shell_environment(
+        PORT=str(port),
+        ENVIRONMENT="production",
+        DATABASE_URL=as_render_gives_it(migrated_postgres_url),
+        WEB_CONCURRENCY="2",
+        GUNICORN_MAX_REQUESTS="15",
+        GUNICORN_MAX_REQUESTS_JITTER="5",
+    )
+    log = tmp_path / "gunicorn.log"
+    app_dir = checkout(repo_root, tmp_path / "app")
+    with running(start_command(repo_root), env=env, cwd=app_dir, log=log) as server:
+        wait_until_answers(f"http://127.0.0.1:{port}/ready", server)
+        # A new connection per request: a server may close an idle keep-alive connection at
+        # any moment (a retiring worker does) and HTTP leaves retrying that to the client.
+        # What is pinned here is that no request the server accepted is lost.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=10, limits=limits
+        ) as client:
+
+            async def one_client() -> list[int]:
+                return [(await client.get(ITEMS)).status_code for _ in range(requests_per_client)]
+
+            results = await asyncio.gather(*(one_client() for _ in range(clients)))
+    statuses = [status for result in results for status in result]
+    assert statuses == [200] * clients * requests_per_client
+    assert "Maximum request limit" in log.read_text(), "a worker should have been replaced"

@@ -1,0 +1,124 @@
+"""What Render runs, run as render.yaml writes it: real processes, a real PostgreSQL server.
+
+Each command goes through a shell with the environment the Blueprint gives the service:
+its literal envVars, DATABASE_URL in Render's postgres:// form, and PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from alembic.script import ScriptDirectory
+
+from app.migrate import MIGRATION_LOCK_KEY, alembic_config
+from tests.blueprint import as_render_gives_it, literal_env_vars, load_blueprint, web_service
+from tests.servers import checkout, free_port, running, shell_environment, wait_until_answers
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def service(repo_root: Path) -> dict[str, Any]:
+    return web_service(load_blueprint(repo_root))
+
+
+@pytest.fixture
+def app_dir(repo_root: Path, tmp_path: Path) -> Path:
+    return checkout(repo_root, tmp_path / "app")
+
+
+def render_environment(service: dict[str, Any], database_url: str, **extra: str) -> dict[str, str]:
+    return shell_environment(
+        **literal_env_vars(service), DATABASE_URL=as_render_gives_it(database_url), **extra
+    )
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("unused")).get_current_head()
+
+
+async def schema_state(url: str) -> tuple[list[str], bool]:
+    """The revisions recorded in alembic_version, and whether the items table exists."""
+    connection = await asyncpg.connect(url)
+    try:
+        revisions = [row[0] for row in await connection.fetch("SELECT * FROM alembic_version")]
+        has_items = await connection.fetchval("SELECT to_regclass('items') IS NOT NULL")
+        return revisions, has_items
+    finally:
+        await connection.close()
+
+
+def test_pre_deploy_command_migrates_a_fresh_database_to_head(
+    service: dict[str, Any], app_dir: Path, fresh_postgres_url: str
+) -> None:
+    result = subprocess.run(
+        service["preDeployCommand"],
+        shell=True,
+        cwd=app_dir,
+        env=render_environment(service, fresh_postgres_url),
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert asyncio.run(schema_state(fresh_postgres_url)) == ([head_revision()], True)
+
+
+async def _wait_until_all_wait_for_the_lock(
+    connection: asyncpg.Connection, copies: list[asyncio.subprocess.Process]
+) -> None:
+    query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    deadline = time.monotonic() + 30
+    while await connection.fetchval(query) < len(copies):
+        assert all(copy.returncode is None for copy in copies), "a copy ended without waiting"
+        assert time.monotonic() < deadline, "the copies did not all wait for the lock"
+        await asyncio.sleep(0.05)
+
+
+async def test_two_pre_deploy_commands_at_once_take_turns_and_migrate_once(
+    service: dict[str, Any], app_dir: Path, fresh_postgres_url: str
+) -> None:
+    # Holding the lock first makes the overlap certain: both copies are started and waiting
+    # before either may migrate. Without the lock they would race on CREATE TABLE.
+    holder = await asyncpg.connect(fresh_postgres_url)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        env = render_environment(service, fresh_postgres_url)
+        copies = [
+            await asyncio.create_subprocess_shell(
+                service["preDeployCommand"], cwd=app_dir, env=env, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        await _wait_until_all_wait_for_the_lock(holder, copies)
+        await holder.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        async with asyncio.timeout(60):
+            errors = [(await copy.communicate())[1].decode() for copy in copies]
+    finally:
+        await holder.close()
+    assert [copy.returncode for copy in copies] == [0, 0], errors
+    assert await schema_state(fresh_postgres_url) == ([head_revision()], True)
+
+
+def test_start_command_serves_health_ready_and_the_api(
+    service: dict[str, Any], app_dir: Path, tmp_path: Path, migrated_postgres_url: str
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = render_environment(service, migrated_postgres_url, PORT=str(port))
+    with running(service["startCommand"], env=env, cwd=app_dir, log=tmp_path / "server.log") as s:
+        wait_until_answers(base + service["healthCheckPath"], s)
+
+        assert httpx.get(f"{base}/health").json()["status"] == "ok"
+        assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok"}
+        created = httpx.post(f"{base}/api/v1/items", json={"name": "on-render"})
+        assert created.status_code == 201
+        assert httpx.get(base + created.headers["Location"]).json()["name"] == "on-render"
+        assert httpx.get(f"{base}/api/v1/items").json()["total"] == 1
+        assert httpx.delete(base + created.headers["Location"]).status_code == 204
