@@ -1,18 +1,26 @@
 """One JSON shape for every error the API returns, and the handlers that produce it.
 
-{"error": {"code": "not_found", "message": "Item 7 not found", "details": null}}
+{"error": {"code": "not_found", "message": "Item 7 not found", "details": null,
+           "request_id": "4bf92f3577b34da6a3ce929d0e0e4736"}}
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+from app.request_id import current_request_id
+
+logger = logging.getLogger(__name__)
 
 # Spelled out rather than derived from http.HTTPStatus, whose phrases differ between Python
 # versions (413 and 422 were renamed in 3.13).
@@ -33,6 +41,9 @@ ERROR_CODES = {
 }
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 class ErrorDetail(BaseModel):
     loc: list[str | int]
     msg: str
@@ -43,6 +54,8 @@ class Error(BaseModel):
     code: str
     message: str
     details: list[ErrorDetail] | None = None
+    # The X-Request-ID of the response: what to quote when reporting it, and to grep logs for.
+    request_id: str | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -57,7 +70,12 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
-        error=Error(code=ERROR_CODES.get(status_code, "error"), message=message, details=details)
+        error=Error(
+            code=ERROR_CODES.get(status_code, "error"),
+            message=message,
+            details=details,
+            request_id=current_request_id.get(),
+        )
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
 
@@ -70,7 +88,23 @@ def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    return error_response(exc.status_code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's 405 names only the methods of the first route on the path, while FastAPI
+    # makes one route per method: ask every route about every method, as `Allow` must list all.
+    routes = request.app.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -82,6 +116,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "Request is invalid", details=details)
 
 
+async def _upstream_timeout(request: Request, exc: Exception) -> JSONResponse:
+    # The outbound URL can carry credentials in its query: log only the kind of timeout.
+    logger.warning("outbound HTTP request timed out: %s", type(exc).__name__)
+    return error_response(504, "An upstream service did not answer in time")
+
+
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(httpx.TimeoutException, _upstream_timeout)
+    # Exceptions nothing else handles become a 500 in RequestMiddleware (app/middleware.py),
+    # inside the middleware that adds the request ID and security headers.

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Description = Annotated[str | None, Field(max_length=10_000)]
+# PostgreSQL text cannot hold the NUL character: refused here, and documented in the schema.
+_NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=_NO_NUL)]
+Description = Annotated[str | None, Field(max_length=10_000, pattern=_NO_NUL)]
+
+
+def _utc_if_naive(value: datetime) -> datetime:
+    # SQLite hands back its UTC timestamps without a zone; the API always states one (RFC 3339).
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc_if_naive)]
 
 
 class ItemCreate(BaseModel):
@@ -23,7 +34,8 @@ class ItemUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    # Optional but never null, and documented so: the schema shows a plain string.
+    name: Name | SkipJsonSchema[None] = None
     description: Description = None
 
     @field_validator("name")
@@ -41,8 +53,8 @@ class ItemRead(BaseModel):
     id: int
     name: str
     description: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ItemPage(BaseModel):

@@ -6,12 +6,20 @@ with the variable's name in the message, instead of failing at the first request
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from functools import cached_property
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.database_url import DatabaseURL, parse_database_url
 
@@ -34,6 +42,21 @@ class Pooler(StrEnum):
     AUTO = "auto"  # `transaction` when DATABASE_URL names a known transaction-mode pooler
     TRANSACTION = "transaction"  # PgBouncer or Supavisor in transaction mode
     NONE = "none"  # Postgres itself, or a pooler in session mode
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+def _default_log_format(fields: dict[str, Any]) -> LogFormat:
+    # JSON for log collectors in production, something a person can read everywhere else.
+    production = fields.get("environment") is Environment.PRODUCTION
+    return LogFormat.JSON if production else LogFormat.CONSOLE
+
+
+# Values that mark a secret as never set, refused in production wherever a SecretStr holds one.
+_PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "changethis")
 
 
 class Settings(BaseSettings):
@@ -66,6 +89,22 @@ class Settings(BaseSettings):
     vercel: str = Field(default="", validation_alias="VERCEL")
     aws_lambda_function_name: str = Field(default="", validation_alias="AWS_LAMBDA_FUNCTION_NAME")
 
+    # Operating in production: logs, CORS, request limits, API docs, outbound HTTP.
+    log_format: LogFormat = Field(default_factory=_default_log_format)
+    # NoDecode: the raw string reaches the validator below, so a plain comma-separated list
+    # works as well as a JSON list.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    cors_allow_credentials: bool = False
+    max_body_bytes: PositiveInt = 1_048_576
+    docs_enabled: bool = True
+    debug: bool = False
+    http_client_connect_timeout: PositiveFloat = 5.0
+    http_client_read_timeout: PositiveFloat = 10.0
+    http_client_write_timeout: PositiveFloat = 10.0
+    http_client_pool_timeout: PositiveFloat = 5.0
+    http_client_max_connections: PositiveInt = 100
+    http_client_max_keepalive_connections: int = Field(default=20, ge=0)
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -76,6 +115,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _database_url_fits_environment(self) -> Self:
+        if self.serverless and not self.database_url:
+            # Their file systems are read-only and instances come and go: no SQLite default.
+            raise ValueError("DATABASE_URL is required on Vercel and AWS Lambda")
         if self.environment is Environment.PRODUCTION:
             if not self.database_url:
                 raise ValueError("DATABASE_URL is required when ENVIRONMENT=production")
@@ -107,3 +149,44 @@ class Settings(BaseSettings):
         if self.db_pooler is Pooler.AUTO:
             return self.database.is_transaction_pooler
         return self.db_pooler is Pooler.TRANSACTION
+
+    # Validation of the operating settings.
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("CORS_ORIGINS is not a valid JSON list") from None
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_without_trailing_slash(cls, origins: list[str]) -> list[str]:
+        # Browsers send an origin without a trailing slash: one here would never match.
+        return [origin.rstrip("/") for origin in origins]
+
+    @model_validator(mode="after")
+    def _safe_configuration(self) -> Self:
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            # Browsers reject this pair; refusing it here beats a CORS failure in production.
+            raise ValueError(
+                "CORS_ORIGINS=* cannot be combined with CORS_ALLOW_CREDENTIALS=true: "
+                "list the allowed origins explicitly"
+            )
+        if self.environment is Environment.PRODUCTION:
+            if self.debug:
+                raise ValueError("DEBUG must be false when ENVIRONMENT=production")
+            for name, value in self:
+                if isinstance(value, SecretStr) and any(
+                    marker in value.get_secret_value().lower() for marker in _PLACEHOLDER_SECRETS
+                ):
+                    raise ValueError(
+                        f"{name.upper()} still has a placeholder value; "
+                        "set a real secret when ENVIRONMENT=production"
+                    )
+        return self

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import NullPool, QueuePool
 
 from app.database import Database, create_engine
@@ -38,11 +39,22 @@ def test_db_pool_mode_overrides_the_platform_default() -> None:
 
 
 def test_platform_variables_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", POSTGRES)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "api")
     assert Settings(_env_file=None).serverless
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
     monkeypatch.setenv("VERCEL", "1")
     assert Settings(_env_file=None).serverless
+
+
+@pytest.mark.parametrize(
+    "platform", [{"VERCEL": "1"}, {"AWS_LAMBDA_FUNCTION_NAME": "api"}], ids=["vercel", "lambda"]
+)
+def test_serverless_platforms_refuse_to_start_without_database_url(
+    platform: dict[str, str],
+) -> None:
+    with pytest.raises(ValidationError, match="DATABASE_URL is required on Vercel and AWS Lambda"):
+        Settings(_env_file=None, environment="development", database_url="", **platform)
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,7 @@ def test_importing_the_entrypoint_leaves_migrations_and_dev_tools_out(repo_root:
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
-        env=clean_environment(VERCEL="1"),
+        env=clean_environment(VERCEL="1", DATABASE_URL="postgresql://app@db.internal/app"),
         cwd=repo_root,
         capture_output=True,
         text=True,

@@ -43,7 +43,7 @@ async def _flush_unique_name(session: AsyncSession) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
-    responses=error_responses(409),
+    responses=error_responses(400, 409, 413),
 )
 async def create_item(body: ItemCreate, session: SessionDep, response: Response) -> Item:
     item = Item(name=body.name, description=body.description)
@@ -74,7 +74,7 @@ async def get_item(item_id: ItemId, session: SessionDep) -> Item:
     return await _get_item(session, item_id)
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(404, 409))
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409, 413))
 async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) -> Item:
     item = await _get_item(session, item_id)
     changes = body.model_dump(exclude_unset=True)

@@ -1,0 +1,61 @@
+"""The app's one outbound HTTP client, its owner, and the dependency that hands it out.
+
+One `httpx.AsyncClient` per app instance, so connections to upstream services are pooled and
+reused, with every timeout and pool limit set from settings: httpx's default is a single
+5 s timeout and a pool nobody chose. It is made on first use (building its TLS context costs
+about 0.1 s, which a cold start that never calls out should not pay) and closed by the
+lifespan. A timeout becomes a 504 in the error shape (app/errors.py).
+
+    @router.get("/weather")
+    async def weather(http: HTTPClientDep) -> Weather:
+        response = await http.get("https://api.example.com/weather")
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from app.settings import Settings
+
+
+class HTTPClient:
+    """Owns the outbound client of one app instance."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            settings = self._settings
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=settings.http_client_connect_timeout,
+                    read=settings.http_client_read_timeout,
+                    write=settings.http_client_write_timeout,
+                    pool=settings.http_client_pool_timeout,
+                ),
+                limits=httpx.Limits(
+                    max_connections=settings.http_client_max_connections,
+                    max_keepalive_connections=settings.http_client_max_keepalive_connections,
+                ),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = None
+
+
+# async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.
+async def get_http_client(request: Request) -> httpx.AsyncClient:
+    owner: HTTPClient = request.app.state.http
+    return owner.client
+
+
+HTTPClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]

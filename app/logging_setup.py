@@ -1,0 +1,94 @@
+"""Logging for the whole process: one handler on stdout, one format, the request ID on every line.
+
+In production each line is one JSON object; in development a line a person can read:
+
+    {"ts": "2026-11-22T10:15:03.482+00:00", "level": "INFO", "logger": "app.access",
+     "message": "GET /api/v1/items 200 4.1ms", "request_id": "4bf92f35...", "method": "GET",
+     "path": "/api/v1/items", "status": 200, "duration_ms": 4.1, "client": "203.0.113.7"}
+
+The servers' own loggers (uvicorn, Gunicorn) are routed to the same handler, and uvicorn's
+access log is switched off: RequestMiddleware writes the one line per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from app.request_id import current_request_id
+from app.settings import LogFormat, Settings
+
+_HANDLER_NAME = "app"
+# Servers' loggers that get their handlers replaced by ours (they propagate to the root).
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn.error", "gunicorn.access")
+# Off entirely: without a handler uvicorn skips building its access line (measurably faster),
+# and RequestMiddleware already writes one line per request, without the query string.
+_SILENCED_LOGGERS = ("uvicorn.access",)
+# Kept at WARNING whatever LOG_LEVEL says: SQLAlchemy would log every statement and its
+# parameters at INFO, httpx every outbound URL, query string included.
+_QUIET_LOGGERS = ("sqlalchemy", "httpx", "httpcore")
+# Per-request fields RequestMiddleware passes as `extra`, copied into JSON lines when present.
+_REQUEST_FIELDS = ("method", "path", "status", "duration_ms", "client")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for field in _REQUEST_FIELDS:
+            if field in record.__dict__:
+                line[field] = record.__dict__[field]
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+class ConsoleFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = "-"
+        return super().format(record)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Install the handler; calling it again (one app per test) replaces it, never adds one."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.set_name(_HANDLER_NAME)
+    handler.addFilter(_RequestIdFilter())
+    json_lines = settings.log_format is LogFormat.JSON
+    handler.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
+
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+
+    for name in _SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+    for name in _SILENCED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = False
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

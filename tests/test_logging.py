@@ -1,0 +1,118 @@
+"""Logs: one line per request with its ID, one format for the app and the server, no secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.main import create_app
+from app.settings import Settings
+from tests.clients import client_for
+from tests.servers import clean_environment, free_port, running, wait_until_answers
+
+SECRETS = {
+    "Authorization": "Bearer tok-AUTH-91c2",
+    "Cookie": "session=tok-COOKIE-5e8d",
+}
+QUERY_SECRET = "tok-QUERY-77af"
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+async def test_each_request_is_one_json_line_with_its_fields(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        _env_file=None, environment="test", database_url=database_url, log_format="json"
+    )
+    async with client_for(create_app(settings)) as client:
+        await client.get("/api/v1/items?limit=5", headers={"X-Request-ID": "req-1"})
+
+    lines = [line for line in _json_lines(capsys.readouterr().out) if line["request_id"]]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["logger"] == "app.access" and line["level"] == "INFO"
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/api/v1/items", 200)
+    assert line["request_id"] == "req-1"
+    assert line["client"] == "127.0.0.1"
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert line["message"].startswith("GET /api/v1/items 200 ")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
+
+
+async def test_headers_and_query_string_secrets_never_reach_the_logs(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        database_url=database_url,
+        log_format="json",
+        log_level="DEBUG",
+    )
+    async with client_for(create_app(settings)) as client:
+        await client.get(f"/health?token={QUERY_SECRET}", headers=SECRETS)
+        await client.get(f"/api/v1/items?limit={QUERY_SECRET}", headers=SECRETS)  # a 422
+
+    output = capsys.readouterr().out
+    for secret in (*SECRETS.values(), QUERY_SECRET):
+        assert secret not in output
+    paths = [line["path"] for line in _json_lines(output) if line["logger"] == "app.access"]
+    assert paths == ["/health", "/api/v1/items"]
+
+
+async def test_development_lines_are_readable_and_carry_the_request_id(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(_env_file=None, environment="development", database_url=database_url)
+    async with client_for(create_app(settings)) as client:
+        await client.get("/health", headers={"X-Request-ID": "req-2"})
+
+    output = capsys.readouterr().out
+    assert re.search(r"INFO +app\.access \[req-2\] GET /health 200 \d+\.\dms", output)
+
+
+def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    """A real server whose database is down: start-up, requests and a crash, all in the log."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_environment(
+        ENVIRONMENT="test",
+        DATABASE_URL=f"postgresql://app:hunter2-DBPASS@127.0.0.1:{free_port()}/app",
+        LOG_FORMAT="json",
+        LOG_LEVEL="DEBUG",
+    )
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    shutil.copytree(repo_root / "app", tmp_path / "app")  # away from any local .env
+    log = tmp_path / "server.log"
+    with running(command, env=env, cwd=tmp_path, log=log) as server:
+        wait_until_answers(f"{base}/health", server)
+        httpx.get(f"{base}/health?token={QUERY_SECRET}", headers={**SECRETS, "X-Request-ID": "r1"})
+        crashed = httpx.get(f"{base}/api/v1/items", headers={"X-Request-ID": "r2"})
+        assert crashed.status_code == 500  # the database is unreachable
+
+    text = log.read_text()
+    for secret in ("hunter2-DBPASS", *SECRETS.values(), QUERY_SECRET):
+        assert secret not in text
+    lines = _json_lines(text)  # fails on any line that is not JSON
+    loggers = {line["logger"] for line in lines}
+    assert "uvicorn.error" in loggers and "uvicorn.access" not in loggers
+    assert any(line["message"].startswith("starting: environment test") for line in lines)
+
+    first = [line for line in lines if line["request_id"] == "r1"]
+    assert [(line["logger"], line["path"]) for line in first] == [("app.access", "/health")]
+    second = [line for line in lines if line["request_id"] == "r2"]
+    assert [line["logger"] for line in second] == ["app.middleware", "app.access"]
+    assert "Traceback" in second[0]["exception"]
+    assert sum("Traceback" in line.get("exception", "") for line in lines) == 1
