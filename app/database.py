@@ -1,8 +1,8 @@
 """The async database: engine construction, its owner, and the per-request session.
 
-The engine is never created at import time. The app's lifespan creates it and disposes of it
-(`Database.start` / `Database.dispose`); a runtime that never runs the lifespan gets it
-lazily on first use through the same `Database.engine` property.
+The engine is never created at import time. The app's lifespan creates it (by reading
+`Database.engine`) and disposes of it (`Database.dispose`); a runtime that never runs the
+lifespan gets it lazily on first use through the same property.
 
 Serverless runtimes break two assumptions of a long-running server. An instance can be frozen
 between requests (so connections kept open go stale) and Mangum may run each invocation on a
@@ -133,7 +133,8 @@ class Database:
         self._pool_loop = loop
 
 
-def get_database(request: Request) -> Database:
+# async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 

@@ -22,8 +22,10 @@ from app.request_id import current_request_id
 from app.settings import LogFormat, Settings
 
 _HANDLER_NAME = "app"
-# Servers' loggers that get their handlers replaced by ours (they propagate to the root).
-_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn.error", "gunicorn.access")
+# Servers' loggers that get their handlers replaced by ours.
+# gunicorn.access is left to Gunicorn: off unless GUNICORN_ACCESS_LOG turns it on, and a
+# uvicorn-worker worker gives uvicorn.access its handlers.
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn.error")
 # Off entirely: without a handler uvicorn skips building its access line (measurably faster),
 # and RequestMiddleware already writes one line per request, without the query string.
 _SILENCED_LOGGERS = ("uvicorn.access",)
@@ -82,10 +84,13 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
 
     for name in _SERVER_LOGGERS:
+        # Our handler on each of them rather than propagation to the root: a uvicorn-worker
+        # worker starts by copying gunicorn.error's handlers onto uvicorn.error (and turning
+        # its propagation off), so with none there uvicorn's own lines would be lost.
         logger = logging.getLogger(name)
-        logger.handlers.clear()
+        logger.handlers = [handler]
         logger.setLevel(logging.NOTSET)
-        logger.propagate = True
+        logger.propagate = False
     for name in _SILENCED_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()

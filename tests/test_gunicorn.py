@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import re
 import runpy
@@ -140,7 +141,7 @@ def test_client_address_and_scheme_come_from_the_proxys_headers(
         ENVIRONMENT="test",
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
         WEB_CONCURRENCY="1",
-        GUNICORN_ACCESS_LOG="-",
+        LOG_FORMAT="json",
     )
     log = tmp_path / "gunicorn.log"
     app_dir = checkout(repo_root, tmp_path / "app")
@@ -152,8 +153,32 @@ def test_client_address_and_scheme_come_from_the_proxys_headers(
         response = httpx.get(f"http://127.0.0.1:{port}{ITEMS}/", headers=forwarded)
     assert response.status_code == 307
     assert response.headers["Location"].startswith("https://")
-    access_line = rf'203\.0\.113\.7:\d+ - "GET {ITEMS}/ HTTP/1\.1" 307'
-    assert re.search(access_line, log.read_text())
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("path") == f"{ITEMS}/"]
+    assert [(line["client"], line["status"]) for line in access] == [("203.0.113.7", 307)]
+
+
+def test_under_gunicorn_every_line_is_json_and_uvicorns_own_lines_are_kept(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = shell_environment(
+        PORT=str(port),
+        ENVIRONMENT="test",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        WEB_CONCURRENCY="1",
+        LOG_FORMAT="json",
+    )
+    log = tmp_path / "gunicorn.log"
+    app_dir = checkout(repo_root, tmp_path / "app")
+    with running(start_command(repo_root), env=env, cwd=app_dir, log=log) as server:
+        wait_until_answers(f"http://127.0.0.1:{port}/health", server)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    loggers = {line["logger"] for line in lines}
+    # The master's lines, the worker's server lines, and one access line per request.
+    assert {"gunicorn.error", "uvicorn.error", "app.access"} <= loggers
+    assert "uvicorn.access" not in loggers
+    assert any(line["message"] == "Application startup complete." for line in lines)
 
 
 async def _requests_waiting_for_the_table(connection: asyncpg.Connection, count: int) -> None:

@@ -54,7 +54,7 @@ def test_serverless_platforms_refuse_to_start_without_database_url(
     platform: dict[str, str],
 ) -> None:
     with pytest.raises(ValidationError, match="DATABASE_URL is required on Vercel and AWS Lambda"):
-        Settings(_env_file=None, environment="development", database_url="", **platform)
+        _settings("", **platform)
 
 
 @pytest.mark.parametrize(
