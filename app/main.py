@@ -11,8 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.api_keys import KeyVerifier
 from app.database import Database
 from app.errors import register_error_handlers
+from app.rate_limit import RateLimiter, create_rate_limiter
 from app.routers import health, items
 from app.settings import Environment, Settings
 
@@ -21,6 +23,7 @@ from app.settings import Environment, Settings
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     database: Database = app.state.database
+    rate_limiter: RateLimiter = app.state.rate_limiter
     if settings.environment is Environment.DEVELOPMENT and settings.database.is_sqlite:
         # The embedded development database is migrated on start so a fresh clone runs with
         # one command. Anywhere else migrations are a deploy step, never a start-up side effect.
@@ -31,6 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await rate_limiter.close()
         await database.dispose()
 
 
@@ -41,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Holds no connection until first used: the lifespan starts it, or the first request does
     # on runtimes that never run the lifespan.
     app.state.database = Database(settings)
+    app.state.api_keys = KeyVerifier(app.state.database, settings.api_key_cache_seconds)
+    app.state.rate_limiter = create_rate_limiter(settings, app.state.database)
     register_error_handlers(app)
     app.include_router(health.router)
     app.include_router(items.router)

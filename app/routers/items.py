@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.database import SessionDep
 from app.errors import error_responses
 from app.models import Item
+from app.rate_limit import limit_reads, limit_writes
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
 
 MAX_PAGE_SIZE = 100
@@ -20,7 +21,14 @@ MAX_PAGE_SIZE = 100
 MAX_INT = 2**31 - 1
 ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
-router = APIRouter(prefix="/api/v1/items", tags=["items"], responses=error_responses(422))
+# Reads are public unless API_KEYS_REQUIRED_FOR_READS; writes need a key with the `write`
+# scope. Both are rate limited (RATE_LIMIT, RATE_LIMIT_WRITE).
+READ = [Depends(limit_reads)]
+WRITE = [Depends(limit_writes)]
+
+router = APIRouter(
+    prefix="/api/v1/items", tags=["items"], responses=error_responses(401, 422, 429, 503)
+)
 
 
 async def _get_item(session: AsyncSession, item_id: int) -> Item:
@@ -43,7 +51,8 @@ async def _flush_unique_name(session: AsyncSession) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
-    responses=error_responses(409),
+    dependencies=WRITE,
+    responses=error_responses(403, 409),
 )
 async def create_item(body: ItemCreate, session: SessionDep, response: Response) -> Item:
     item = Item(name=body.name, description=body.description)
@@ -53,7 +62,7 @@ async def create_item(body: ItemCreate, session: SessionDep, response: Response)
     return item
 
 
-@router.get("", response_model=ItemPage)
+@router.get("", response_model=ItemPage, dependencies=READ, responses=error_responses(403))
 async def list_items(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
@@ -69,12 +78,19 @@ async def list_items(
     )
 
 
-@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+@router.get(
+    "/{item_id}", response_model=ItemRead, dependencies=READ, responses=error_responses(403, 404)
+)
 async def get_item(item_id: ItemId, session: SessionDep) -> Item:
     return await _get_item(session, item_id)
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(404, 409))
+@router.patch(
+    "/{item_id}",
+    response_model=ItemRead,
+    dependencies=WRITE,
+    responses=error_responses(403, 404, 409),
+)
 async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) -> Item:
     item = await _get_item(session, item_id)
     changes = body.model_dump(exclude_unset=True)
@@ -85,7 +101,12 @@ async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) ->
     return item
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=WRITE,
+    responses=error_responses(403, 404),
+)
 async def delete_item(item_id: ItemId, session: SessionDep) -> None:
     item = await _get_item(session, item_id)
     await session.delete(item)

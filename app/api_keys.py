@@ -1,0 +1,193 @@
+"""API keys: how they are made, stored and checked, and the dependencies that require them.
+
+A key looks like `sk_3f9a1c2e_<43 characters>`. `3f9a1c2e` is its public prefix: it names the
+key in lists and logs and finds its row. The rest is 32 random bytes (256 bits). Only the
+SHA-256 of the whole key is stored: a slow password hash buys nothing for a secret that random,
+and SHA-256 keeps a cache miss cheap. The stored and presented hashes are compared in constant
+time.
+
+Verified keys are cached in each process for API_KEY_CACHE_SECONDS, so a request with a known
+key costs no database round trip; a revoked key keeps working in a process at most that long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.database import Database
+from app.models import ApiKey
+
+SCOPES = ("read", "write")
+_MARKER = "sk"
+# Unknown keys are cached too (so repeating one costs no query); a client sending endless
+# distinct keys must not grow the cache without bound.
+_MAX_CACHED = 10_000
+
+
+class KeyNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    """What a request knows about the key it presented."""
+
+    prefix: str
+    name: str
+    scopes: frozenset[str]
+
+
+def generate_key() -> tuple[str, str]:
+    """A new key and its public prefix."""
+    prefix = secrets.token_hex(4)
+    return f"{_MARKER}_{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_prefix(key: str) -> str | None:
+    """The public prefix of a well-formed key, else None."""
+    marker, _, rest = key.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if marker != _MARKER or len(prefix) != 8 or not secret:
+        return None
+    return prefix
+
+
+def parse_scopes(text: str) -> frozenset[str]:
+    """`read,write` (commas or spaces) as a set; unknown scopes are an error."""
+    scopes = frozenset(text.replace(",", " ").split())
+    unknown = scopes.difference(SCOPES)
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be some of: {', '.join(SCOPES)}")
+    return scopes
+
+
+async def create_api_key(
+    session: AsyncSession, name: str, scopes: Collection[str]
+) -> tuple[ApiKey, str]:
+    """Store a new key; returns its row and the key itself, which nothing can recover later."""
+    key, prefix = generate_key()
+    scope_text = " ".join(scope for scope in SCOPES if scope in scopes)
+    row = ApiKey(prefix=prefix, key_hash=hash_key(key), name=name, scopes=scope_text)
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+async def list_api_keys(session: AsyncSession) -> Sequence[ApiKey]:
+    return (await session.scalars(select(ApiKey).order_by(ApiKey.id))).all()
+
+
+async def revoke_api_key(session: AsyncSession, prefix: str) -> ApiKey:
+    row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is None:
+        raise KeyNotFound(prefix)
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+    return row
+
+
+class KeyVerifier:
+    """Checks presented keys against the database, through a per-process cache."""
+
+    def __init__(self, database: Database, cache_seconds: float) -> None:
+        self._database = database
+        self._cache_seconds = cache_seconds
+        # SHA-256 of the presented key -> (monotonic expiry, the key or None if invalid).
+        self._cache: dict[str, tuple[float, VerifiedKey | None]] = {}
+
+    async def verify(self, key: str) -> VerifiedKey | None:
+        prefix = key_prefix(key)
+        if prefix is None:
+            return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        verified = await self._lookup(prefix, digest)
+        if self._cache_seconds:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[digest] = (now + self._cache_seconds, verified)
+        return verified
+
+    async def _lookup(self, prefix: str, digest: str) -> VerifiedKey | None:
+        async with self._database.sessions() as session:
+            row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+            if row is None or row.revoked_at is not None:
+                return None
+            if not hmac.compare_digest(row.key_hash, digest):
+                return None
+            # Recorded on a cache miss only, so it is accurate to API_KEY_CACHE_SECONDS and
+            # requests served from the cache never write.
+            await session.execute(
+                update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=func.now())
+            )
+            await session.commit()
+            return VerifiedKey(row.prefix, row.name, frozenset(row.scopes.split()))
+
+
+# auto_error=False: a missing key is not an error for public reads; the dependencies below
+# decide, and answer in the common error shape. Declaring both gives /docs its "Authorize".
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <API key>`")
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def api_key(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> VerifiedKey | None:
+    """The request's verified key; None without one; 401 for a key that is not valid."""
+    presented = bearer.credentials if bearer else header
+    if not presented:
+        return None
+    verifier: KeyVerifier = request.app.state.api_keys
+    key = await verifier.verify(presented)
+    if key is None:
+        raise _unauthorized("The API key is not valid")
+    return key
+
+
+ApiKeyDep = Annotated[VerifiedKey | None, Depends(api_key)]
+
+
+def require_scope(key: VerifiedKey | None, scope: str) -> VerifiedKey:
+    if key is None:
+        raise _unauthorized("An API key is required: send Authorization: Bearer <key>")
+    if scope not in key.scopes:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"The API key lacks the '{scope}' scope")
+    return key
+
+
+async def read_access(request: Request, key: ApiKeyDep) -> VerifiedKey | None:
+    """Reads are public unless API_KEYS_REQUIRED_FOR_READS; a key sent anyway must be valid."""
+    if request.app.state.settings.api_keys_required_for_reads:
+        return require_scope(key, "read")
+    return key
+
+
+async def write_access(key: ApiKeyDep) -> VerifiedKey:
+    return require_scope(key, "write")
