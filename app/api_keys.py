@@ -1,4 +1,4 @@
-"""API keys: how they are made, stored and checked, and the dependencies that require them.
+"""API keys: how they are made, stored and checked.
 
 A key looks like `sk_3f9a1c2e_<43 characters>`. `3f9a1c2e` is its public prefix: it names the
 key in lists and logs and finds its row. The rest is 32 random bytes (256 bits). Only the
@@ -19,10 +19,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -141,53 +138,3 @@ class KeyVerifier:
             )
             await session.commit()
             return VerifiedKey(row.prefix, row.name, frozenset(row.scopes.split()))
-
-
-# auto_error=False: a missing key is not an error for public reads; the dependencies below
-# decide, and answer in the common error shape. Declaring both gives /docs its "Authorize".
-_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <API key>`")
-
-
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-async def api_key(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
-) -> VerifiedKey | None:
-    """The request's verified key; None without one; 401 for a key that is not valid."""
-    presented = bearer.credentials if bearer else header
-    if not presented:
-        return None
-    verifier: KeyVerifier = request.app.state.api_keys
-    key = await verifier.verify(presented)
-    if key is None:
-        raise _unauthorized("The API key is not valid")
-    return key
-
-
-ApiKeyDep = Annotated[VerifiedKey | None, Depends(api_key)]
-
-
-def require_scope(key: VerifiedKey | None, scope: str) -> VerifiedKey:
-    if key is None:
-        raise _unauthorized("An API key is required: send Authorization: Bearer <key>")
-    if scope not in key.scopes:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"The API key lacks the '{scope}' scope")
-    return key
-
-
-async def read_access(request: Request, key: ApiKeyDep) -> VerifiedKey | None:
-    """Reads are public unless API_KEYS_REQUIRED_FOR_READS; a key sent anyway must be valid."""
-    if request.app.state.settings.api_keys_required_for_reads:
-        return require_scope(key, "read")
-    return key
-
-
-async def write_access(key: ApiKeyDep) -> VerifiedKey:
-    return require_scope(key, "write")

@@ -1,4 +1,4 @@
-"""Rate limits: fixed windows counted per API key, or per client IP for requests without one.
+"""Rate limits: requests counted in fixed windows, in one of three places.
 
 Three places to keep the counts (RATE_LIMIT_BACKEND):
 - memory: a dict in this process. Each worker and each serverless instance counts on its own,
@@ -8,7 +8,7 @@ Three places to keep the counts (RATE_LIMIT_BACKEND):
 - redis: INCR and EXPIREAT in one round trip (Render Key Value, Upstash, any Redis).
 
 If the backend cannot be reached, requests go through unlimited (RATE_LIMIT_FAIL_OPEN=true) or
-get 503 (false). The change of state is logged once, not per request.
+are refused (false). The change of state is logged once, not per request.
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from fastapi import Depends, HTTPException, Request, Response, status
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.api_keys import VerifiedKey, read_access, write_access
 from app.database import Database
 from app.settings import Rate, RateLimitBackend, Settings
 
@@ -131,6 +129,10 @@ class RedisCounter:
         await self._redis.aclose()
 
 
+class LimiterUnavailable(Exception):
+    """The backend cannot count and RATE_LIMIT_FAIL_OPEN is false: refuse the request."""
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     limit: int
@@ -158,7 +160,10 @@ class RateLimiter:
         self._retry_at = 0.0
 
     async def hit(self, name: str, rate: Rate) -> Usage | None:
-        """Count one request against `name`; None when the backend is down and we fail open."""
+        """Count one request against `name`.
+
+        None when the backend is down and we fail open; LimiterUnavailable if we fail closed.
+        """
         now = time.time()
         window = int(now // rate.seconds)
         ends = (window + 1) * rate.seconds
@@ -191,13 +196,8 @@ class RateLimiter:
         )
 
     def _refuse_if_failing_closed(self) -> None:
-        if self._fail_open:
-            return
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "Rate limiting is unavailable; try again shortly",
-            headers={"Retry-After": "1"},
-        )
+        if not self._fail_open:
+            raise LimiterUnavailable
 
     async def close(self) -> None:
         await self._counter.close()
@@ -218,56 +218,3 @@ def create_rate_limiter(settings: Settings, database: Database) -> RateLimiter:
         prefix=settings.rate_limit_key_prefix,
         fail_open=settings.rate_limit_fail_open,
     )
-
-
-def client_ip(request: Request) -> str:
-    """The client's address as the server saw it, or from CLIENT_IP_HEADER when set.
-
-    Uvicorn and Gunicorn already replace the connection's address with the one from
-    X-Forwarded-For when the proxy is listed in FORWARDED_ALLOW_IPS, so this never reads that
-    header itself: anyone can send one. CLIENT_IP_HEADER is for platforms that set a header of
-    their own and overwrite whatever the client sent (Vercel: x-vercel-forwarded-for).
-    """
-    header: str = request.app.state.settings.client_ip_header
-    if header and (value := request.headers.get(header)):
-        return value.split(",", 1)[0].strip()
-    return request.client.host if request.client else "unknown"
-
-
-async def _enforce(
-    request: Request, response: Response, key: VerifiedKey | None, kind: str, rate: Rate | None
-) -> None:
-    if rate is None:
-        return
-    who = f"key:{key.prefix}" if key else f"ip:{client_ip(request)}"
-    limiter: RateLimiter = request.app.state.rate_limiter
-    usage = await limiter.hit(f"{kind}:{who}", rate)
-    if usage is None:
-        return
-    headers = usage.headers()
-    if usage.exceeded:
-        headers["Retry-After"] = str(usage.reset)
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"Rate limit exceeded: {rate.limit} requests per {rate.seconds} s",
-            headers=headers,
-        )
-    response.headers.update(headers)
-
-
-async def limit_reads(
-    request: Request,
-    response: Response,
-    key: Annotated[VerifiedKey | None, Depends(read_access)],
-) -> None:
-    """RATE_LIMIT, after the read access check."""
-    await _enforce(request, response, key, "read", request.app.state.settings.read_rate)
-
-
-async def limit_writes(
-    request: Request,
-    response: Response,
-    key: Annotated[VerifiedKey, Depends(write_access)],
-) -> None:
-    """RATE_LIMIT_WRITE, after the write access check (a key with the `write` scope)."""
-    await _enforce(request, response, key, "write", request.app.state.settings.write_rate)

@@ -14,7 +14,8 @@ import pytest
 from fastapi import Depends, FastAPI
 from sqlalchemy import event, select
 
-from app.api_keys import generate_key, revoke_api_key, write_access
+from app.access import WRITE
+from app.api_keys import generate_key, revoke_api_key
 from app.models import ApiKey
 from tests.conftest import make_api_key
 
@@ -118,7 +119,7 @@ async def test_a_cached_key_costs_no_database_round_trip(
     async def needs_write() -> dict[str, bool]:
         return {"ok": True}
 
-    app.add_api_route("/test/needs-write", needs_write, dependencies=[Depends(write_access)])
+    app.add_api_route("/test/needs-write", needs_write, dependencies=[Depends(WRITE)])
     statements: list[str] = []
 
     def record(*args: Any) -> None:

@@ -14,8 +14,8 @@ from fastapi import Depends, FastAPI
 from pydantic import ValidationError
 from sqlalchemy import text
 
+from app.access import READ
 from app.main import create_app
-from app.rate_limit import limit_reads
 from app.settings import Rate, RateLimitBackend, Settings, parse_rate
 from tests.conftest import TEST_REDIS_URL, make_api_key
 
@@ -197,7 +197,7 @@ async def test_a_backend_outage_fails_open_or_closed_and_is_logged_once(
         return {"ok": True}
 
     # A route that needs nothing but the limiter, so the outage is the limiter's alone.
-    app.add_api_route("/test/limited", limited, dependencies=[Depends(limit_reads)])
+    app.add_api_route("/test/limited", limited, dependencies=[Depends(READ)])
     caplog.set_level(logging.WARNING, logger="app.rate_limit")
     async with app.router.lifespan_context(app), _client_at(app, "10.0.0.1") as client:
         responses = await _burst(client, 5, url="/test/limited")

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import READ, WRITE
 from app.database import SessionDep
 from app.errors import error_responses
 from app.models import Item
-from app.rate_limit import limit_reads, limit_writes
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
 
 MAX_PAGE_SIZE = 100
@@ -20,11 +20,6 @@ MAX_PAGE_SIZE = 100
 # from the database driver, which would fail on the overflow.
 MAX_INT = 2**31 - 1
 ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
-
-# Reads are public unless API_KEYS_REQUIRED_FOR_READS; writes need a key with the `write`
-# scope. Both are rate limited (RATE_LIMIT, RATE_LIMIT_WRITE).
-READ = [Depends(limit_reads)]
-WRITE = [Depends(limit_writes)]
 
 router = APIRouter(
     prefix="/api/v1/items", tags=["items"], responses=error_responses(401, 422, 429, 503)
@@ -51,7 +46,7 @@ async def _flush_unique_name(session: AsyncSession) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
-    dependencies=WRITE,
+    dependencies=[Depends(WRITE)],
     responses=error_responses(403, 409),
 )
 async def create_item(body: ItemCreate, session: SessionDep, response: Response) -> Item:
@@ -62,7 +57,9 @@ async def create_item(body: ItemCreate, session: SessionDep, response: Response)
     return item
 
 
-@router.get("", response_model=ItemPage, dependencies=READ, responses=error_responses(403))
+@router.get(
+    "", response_model=ItemPage, dependencies=[Depends(READ)], responses=error_responses(403)
+)
 async def list_items(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
@@ -79,7 +76,10 @@ async def list_items(
 
 
 @router.get(
-    "/{item_id}", response_model=ItemRead, dependencies=READ, responses=error_responses(403, 404)
+    "/{item_id}",
+    response_model=ItemRead,
+    dependencies=[Depends(READ)],
+    responses=error_responses(403, 404),
 )
 async def get_item(item_id: ItemId, session: SessionDep) -> Item:
     return await _get_item(session, item_id)
@@ -88,7 +88,7 @@ async def get_item(item_id: ItemId, session: SessionDep) -> Item:
 @router.patch(
     "/{item_id}",
     response_model=ItemRead,
-    dependencies=WRITE,
+    dependencies=[Depends(WRITE)],
     responses=error_responses(403, 404, 409),
 )
 async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) -> Item:
@@ -104,7 +104,7 @@ async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) ->
 @router.delete(
     "/{item_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    dependencies=WRITE,
+    dependencies=[Depends(WRITE)],
     responses=error_responses(403, 404),
 )
 async def delete_item(item_id: ItemId, session: SessionDep) -> None:
