@@ -1,10 +1,10 @@
 """API keys: how they are made, stored and checked.
 
-A key looks like `sk_3f9a1c2e_<43 characters>`. `3f9a1c2e` is its public prefix: it names the
-key in lists and logs and finds its row. The rest is 32 random bytes (256 bits). Only the
-SHA-256 of the whole key is stored: a slow password hash buys nothing for a secret that random,
-and SHA-256 keeps a cache miss cheap. The stored and presented hashes are compared in constant
-time.
+A key looks like `sk_3f9a1c2e5b7d_<43 characters>`. `3f9a1c2e5b7d` is its public prefix: it
+names the key in lists and logs and finds its row. The rest is 32 random bytes (256 bits).
+Only the SHA-256 of the whole key is stored: a slow password hash buys nothing for a secret
+that random, and SHA-256 keeps a cache miss cheap. The stored and presented hashes are
+compared in constant time.
 
 Verified keys are cached in each process for API_KEY_CACHE_SECONDS, so a request with a known
 key costs no database round trip; a revoked key keeps working in a process at most that long.
@@ -28,6 +28,8 @@ from app.models import ApiKey
 
 SCOPES = ("read", "write")
 _MARKER = "sk"
+# 48 bits: prefixes must be unique, and at this length a clash is vanishingly rare.
+_PREFIX_BYTES = 6
 # Unknown keys are cached too (so repeating one costs no query); a client sending endless
 # distinct keys must not grow the cache without bound.
 _MAX_CACHED = 10_000
@@ -48,7 +50,7 @@ class VerifiedKey:
 
 def generate_key() -> tuple[str, str]:
     """A new key and its public prefix."""
-    prefix = secrets.token_hex(4)
+    prefix = secrets.token_hex(_PREFIX_BYTES)
     return f"{_MARKER}_{prefix}_{secrets.token_urlsafe(32)}", prefix
 
 
@@ -60,7 +62,7 @@ def key_prefix(key: str) -> str | None:
     """The public prefix of a well-formed key, else None."""
     marker, _, rest = key.partition("_")
     prefix, _, secret = rest.partition("_")
-    if marker != _MARKER or len(prefix) != 8 or not secret:
+    if marker != _MARKER or len(prefix) != 2 * _PREFIX_BYTES or not secret:
         return None
     return prefix
 

@@ -30,11 +30,11 @@ async def _create(database: Database, name: str, scopes: frozenset[str]) -> None
 async def _list(database: Database) -> None:
     async with database.sessions() as session:
         rows = await list_api_keys(session)
-    print(f"{'PREFIX':<10}{'NAME':<24}{'SCOPES':<12}{'CREATED':<22}{'LAST USED':<22}REVOKED")
+    print(f"{'PREFIX':<14}{'NAME':<24}{'SCOPES':<12}{'CREATED':<22}{'LAST USED':<22}REVOKED")
     for row in rows:
         dates = [row.created_at, row.last_used_at, row.revoked_at]
         created, used, revoked = (f"{d:%Y-%m-%d %H:%M:%S}" if d else "-" for d in dates)
-        print(f"{row.prefix:<10}{row.name:<24}{row.scopes:<12}{created:<22}{used:<22}{revoked}")
+        print(f"{row.prefix:<14}{row.name:<24}{row.scopes:<12}{created:<22}{used:<22}{revoked}")
 
 
 async def _revoke(database: Database, prefix: str, cache_seconds: float) -> None:
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("list-api-keys", help="list keys (prefixes and names, never secrets)")
     revoke = commands.add_parser("revoke-api-key", help="revoke the key with this prefix")
-    revoke.add_argument("prefix", help="the 8 characters after sk_, as list-api-keys shows them")
+    revoke.add_argument("prefix", help="the 12 characters after sk_, as list-api-keys shows them")
     arguments = parser.parse_args(argv)
     try:
         asyncio.run(_run(arguments))

@@ -1,6 +1,6 @@
-"""Rate limits: requests counted in fixed windows, in one of three places.
+"""Rate-limit counting: requests per fixed window, kept in one of three places.
 
-Three places to keep the counts (RATE_LIMIT_BACKEND):
+Who is counted against which limit is app/access.py's business. The counts (RATE_LIMIT_BACKEND):
 - memory: a dict in this process. Each worker and each serverless instance counts on its own,
   so it suits development and tests only.
 - postgres: one atomic upsert per request in the app's own database, shared by every process

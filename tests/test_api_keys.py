@@ -40,7 +40,7 @@ def test_a_new_key_is_256_random_bits_behind_a_public_prefix() -> None:
     key, prefix = generate_key()
     marker, key_prefix, secret = key.split("_", 2)
     assert (marker, key_prefix) == ("sk", prefix)
-    assert re.fullmatch(r"[0-9a-f]{8}", prefix)
+    assert re.fullmatch(r"[0-9a-f]{12}", prefix)
     assert len(base64.urlsafe_b64decode(secret + "=")) == 32
     assert generate_key()[0] != key
 
@@ -56,8 +56,8 @@ async def test_a_write_without_a_key_is_401_with_www_authenticate(
 @pytest.mark.parametrize(
     "headers",
     [
-        {"Authorization": "Bearer sk_00000000_unknown"},
-        {"X-API-Key": "sk_00000000_unknown"},
+        {"Authorization": "Bearer sk_000000000000_unknown"},
+        {"X-API-Key": "sk_000000000000_unknown"},
         {"Authorization": "Bearer not-a-key-at-all"},
     ],
     ids=["bearer", "x-api-key", "malformed"],
@@ -171,3 +171,14 @@ async def test_keys_never_reach_the_logs(
         await anonymous_client.get(ITEMS, headers={"Authorization": f"Bearer {key}"})
     assert any(r.name.startswith("sqlalchemy.engine") for r in caplog.records)
     assert api_key not in caplog.text and wrong not in caplog.text
+
+
+async def test_openapi_declares_the_key_and_the_errors_of_writes(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    document = (await anonymous_client.get("/openapi.json")).json()
+    scheme = document["components"]["securitySchemes"]["APIKey"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    create = document["paths"][ITEMS]["post"]
+    assert create["security"] == [{"APIKey": []}]
+    assert {"401", "403", "429"} <= set(create["responses"])
