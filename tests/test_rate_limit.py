@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
@@ -23,6 +25,10 @@ ITEMS = "/api/v1/items"
 # Hour-long windows: a test never straddles two of them in practice.
 READS, WRITES = "3/hour", "2/hour"
 hourly = pytest.mark.settings(rate_limit=READS, rate_limit_write=WRITES)
+
+
+async def _ok() -> dict[str, bool]:
+    return {"ok": True}
 
 
 def _headers(response: httpx.Response) -> tuple[str, str, str]:
@@ -133,6 +139,29 @@ async def test_postgres_backend_counts_in_one_row_per_window(
     assert rows[0].key.startswith("ratelimit:read:ip:")
 
 
+@pytest.mark.postgres
+@hourly
+@pytest.mark.settings(rate_limit_backend="postgres")
+async def test_postgres_backend_replaces_a_connection_the_server_closed(
+    app: FastAPI, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.add_api_route("/test/limited", _ok, dependencies=[Depends(READ)])
+    async with _client_at(app, "10.0.0.1") as client:
+        assert (await client.get("/test/limited")).headers["RateLimit-Remaining"] == "2"
+        connection = await asyncpg.connect(database_url)
+        await connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        await connection.close()
+        # The pooled connection is dead: this request goes through unlimited (fail open) ...
+        assert "RateLimit-Remaining" not in (await client.get("/test/limited")).headers
+        await asyncio.sleep(1.1)  # the limiter tries its backend again after a second
+        # ... and the next one gets a new connection, not the dead one back from the pool.
+        assert (await client.get("/test/limited")).headers["RateLimit-Remaining"] == "1"
+    assert "available again" in caplog.text
+
+
 @pytest.mark.redis
 async def test_redis_backend_counts_in_redis(database_url: str, redis_key_prefix: str) -> None:
     settings = Settings(
@@ -193,11 +222,8 @@ async def test_a_backend_outage_fails_open_or_closed_and_is_logged_once(
 ) -> None:
     app = create_app(_outage_settings(backend, database_url, closed_port, fail_open))
 
-    async def limited() -> dict[str, bool]:
-        return {"ok": True}
-
     # A route that needs nothing but the limiter, so the outage is the limiter's alone.
-    app.add_api_route("/test/limited", limited, dependencies=[Depends(READ)])
+    app.add_api_route("/test/limited", _ok, dependencies=[Depends(READ)])
     caplog.set_level(logging.WARNING, logger="app.rate_limit")
     async with app.router.lifespan_context(app), _client_at(app, "10.0.0.1") as client:
         responses = await _burst(client, 5, url="/test/limited")
