@@ -149,8 +149,9 @@ async def test_postgres_backend_replaces_a_connection_the_server_closed(
     async with _client_at(app, "10.0.0.1") as client:
         assert (await client.get("/test/limited")).headers["RateLimit-Remaining"] == "2"
         connection = await asyncpg.connect(database_url)
+        # With a timeout, pg_terminate_backend waits until the backend has gone.
         await connection.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         await connection.close()
