@@ -22,6 +22,8 @@ from app.settings import Settings
 
 
 class Access(SecurityBase):
+    """Checks the request's API key against `scope` and counts it against that scope's limit."""
+
     def __init__(self, scope: Literal["read", "write"]) -> None:
         self.scope = scope
         self.scheme_name = "APIKey"

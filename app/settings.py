@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     ready_timeout: PositiveFloat = 2.0
     log_level: str = "INFO"
 
-    # API keys and rate limits (app/api_keys.py, app/rate_limit.py).
+    # API keys and rate limits (app/access.py, app/api_keys.py, app/rate_limit.py).
     api_keys_required_for_reads: bool = False
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     rate_limit: str = "100/minute"
