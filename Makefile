@@ -2,6 +2,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: install run test test-postgres lint format migrate lock
 
@@ -15,8 +16,8 @@ run:  ## serve on http://127.0.0.1:8000 with reload, on ./app.db unless DATABASE
 test:  ## the whole suite on SQLite
 	$(PYTHON) -m pytest
 
-test-postgres:  ## the whole suite on PostgreSQL (creates and drops its own database)
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) -m pytest
+test-postgres:  ## the whole suite on PostgreSQL and Redis (creates and drops its own database)
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTHON) -m pytest
 
 lint:  ## style, lint and strict types
 	$(VENV)/bin/ruff check .

@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.api_keys import KeyVerifier
 from app.database import Database
 from app.errors import error_responses, register_error_handlers
 from app.http_client import HTTPClient
 from app.logging_setup import configure_logging
 from app.middleware import middleware_stack
+from app.rate_limit import RateLimiter, create_rate_limiter
 from app.routers import health, items
 from app.settings import Environment, Settings
 
@@ -29,6 +31,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     database: Database = app.state.database
     # str(settings.database) hides the password.
     logger.info("starting: environment %s, database %s", settings.environment, settings.database)
+    rate_limiter: RateLimiter = app.state.rate_limiter
     if settings.environment is Environment.DEVELOPMENT and settings.database.is_sqlite:
         # The embedded development database is migrated on start so a fresh clone runs with
         # one command. Anywhere else migrations are a deploy step, never a start-up side effect.
@@ -40,6 +43,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.http.aclose()
+        await rate_limiter.close()
         await database.dispose()
 
 
@@ -64,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = Database(settings)
     # The same for the outbound HTTP client: made on first use, closed by the lifespan.
     app.state.http = HTTPClient(settings)
+    app.state.api_keys = KeyVerifier(app.state.database, settings.api_key_cache_seconds)
+    app.state.rate_limiter = create_rate_limiter(settings, app.state.database)
     register_error_handlers(app)
     app.include_router(health.router)
     app.include_router(items.router)

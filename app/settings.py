@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, NamedTuple, Self
 
 from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -57,6 +58,35 @@ def _default_log_format(fields: dict[str, Any]) -> LogFormat:
 
 # Values that mark a secret as never set, refused in production wherever a SecretStr holds one.
 _PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "changethis")
+
+
+class RateLimitBackend(StrEnum):
+    # auto: redis when REDIS_URL is set, else postgres in production, else memory.
+    AUTO = "auto"
+    MEMORY = "memory"
+    POSTGRES = "postgres"
+    REDIS = "redis"
+
+
+class Rate(NamedTuple):
+    """At most `limit` requests in each fixed window of `seconds`."""
+
+    limit: int
+    seconds: int
+
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(value: str) -> Rate | None:
+    """`100/minute` (or `/second`, `/hour`, `/day`); `off` or empty means no limit."""
+    text = value.strip().lower()
+    if text in {"", "off"}:
+        return None
+    count, _, period = text.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _PERIODS:
+        raise ValueError("must look like 100/minute (per second, minute, hour or day) or off")
+    return Rate(int(count), _PERIODS[period])
 
 
 class Settings(BaseSettings):
@@ -105,6 +135,17 @@ class Settings(BaseSettings):
     http_client_max_connections: PositiveInt = 100
     http_client_max_keepalive_connections: int = Field(default=20, ge=0)
 
+    # API keys and rate limits (app/access.py, app/api_keys.py, app/rate_limit.py).
+    api_keys_required_for_reads: bool = False
+    api_key_cache_seconds: float = Field(default=30.0, ge=0)
+    rate_limit: str = "100/minute"
+    rate_limit_write: str = "20/minute"
+    rate_limit_backend: RateLimitBackend = RateLimitBackend.AUTO
+    rate_limit_fail_open: bool = True
+    rate_limit_key_prefix: str = Field(default="ratelimit", min_length=1, max_length=100)
+    redis_url: str = ""
+    client_ip_header: str = ""
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -112,6 +153,22 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("rate_limit", "rate_limit_write")
+    @classmethod
+    def _rate_is_valid(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise ValueError(f"{(info.field_name or '').upper()} {exc}") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
 
     @model_validator(mode="after")
     def _database_url_fits_environment(self) -> Self:
@@ -127,6 +184,24 @@ class Settings(BaseSettings):
                 )
         else:
             self.database  # noqa: B018 - parse now so a malformed URL fails at start-up
+        return self
+
+    @model_validator(mode="after")
+    def _rate_limit_backend_is_usable(self) -> Self:
+        backend = self.limiter_backend
+        if backend is RateLimitBackend.REDIS and not self.redis_url:
+            raise ValueError("RATE_LIMIT_BACKEND=redis needs REDIS_URL")
+        if backend is RateLimitBackend.POSTGRES and not self.database.is_postgres:
+            raise ValueError("RATE_LIMIT_BACKEND=postgres needs a PostgreSQL DATABASE_URL")
+        limited = self.read_rate is not None or self.write_rate is not None
+        production = self.environment is Environment.PRODUCTION
+        if backend is RateLimitBackend.MEMORY and limited and production:
+            # Each process would count on its own: N workers or instances allow N times the
+            # limit, and on serverless every instance starts from zero.
+            raise ValueError(
+                "RATE_LIMIT_BACKEND=memory counts per process; use postgres or redis "
+                "when ENVIRONMENT=production"
+            )
         return self
 
     @cached_property
@@ -190,3 +265,22 @@ class Settings(BaseSettings):
                         "set a real secret when ENVIRONMENT=production"
                     )
         return self
+
+    @cached_property
+    def read_rate(self) -> Rate | None:
+        return parse_rate(self.rate_limit)
+
+    @cached_property
+    def write_rate(self) -> Rate | None:
+        return parse_rate(self.rate_limit_write)
+
+    @cached_property
+    def limiter_backend(self) -> RateLimitBackend:
+        """RATE_LIMIT_BACKEND with `auto` resolved."""
+        if self.rate_limit_backend is not RateLimitBackend.AUTO:
+            return self.rate_limit_backend
+        if self.redis_url:
+            return RateLimitBackend.REDIS
+        if self.environment is Environment.PRODUCTION:
+            return RateLimitBackend.POSTGRES
+        return RateLimitBackend.MEMORY

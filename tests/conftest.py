@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -18,22 +19,31 @@ import pytest
 from alembic import command
 from fastapi import FastAPI
 from sqlalchemy import NullPool, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from app.api_keys import create_api_key
 from app.main import create_app
 from app.migrate import alembic_config
 from app.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if TEST_DATABASE_URL:
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL: set TEST_DATABASE_URL (the CI run does)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+    skips = {
+        "postgres": (
+            TEST_DATABASE_URL,
+            "needs PostgreSQL: set TEST_DATABASE_URL (the CI run does)",
+        ),
+        "redis": (TEST_REDIS_URL, "needs Redis: set TEST_REDIS_URL (the CI run does)"),
+    }
+    for marker, (url, reason) in skips.items():
+        if url:
+            continue
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def _admin_dsn() -> str:
@@ -83,8 +93,12 @@ def database_url(empty_database_url: str) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(_env_file=None, environment="test", database_url=database_url)
+def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
+    """Test settings; a test changes some with `@pytest.mark.settings(name=value, ...)`."""
+    overrides: dict[str, Any] = {}
+    for marker in request.node.iter_markers("settings"):
+        overrides = {**marker.kwargs, **overrides}  # the marker closest to the test wins
+    return Settings(_env_file=None, environment="test", database_url=database_url, **overrides)
 
 
 @pytest.fixture
@@ -93,27 +107,72 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     async with application.router.lifespan_context(application):
         yield application
         # Every test starts from empty tables, whatever order the tests run in.
-        async with application.state.database.engine.begin() as connection:
-            await connection.execute(text("DELETE FROM items"))
+        await empty_tables(settings.database_url)
 
 
-@pytest.fixture
-async def empty_items_after(database_url: str) -> AsyncIterator[None]:
-    """For tests that write through another process or pooler: leave `items` empty."""
-    yield
+async def make_api_key(app: FastAPI, *scopes: str, name: str = "test") -> str:
+    async with app.state.database.sessions.begin() as session:
+        _, key = await create_api_key(session, name, scopes)
+    return key
+
+
+async def store_api_key(database_url: str, *scopes: str) -> str:
+    """A new key in the database at `database_url`, for a server running in another process."""
+    url = Settings(_env_file=None, database_url=database_url).database.url
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with async_sessionmaker(engine).begin() as session:
+            _, key = await create_api_key(session, "test", scopes)
+        return key
+    finally:
+        await engine.dispose()
+
+
+async def empty_tables(database_url: str) -> None:
     url = Settings(_env_file=None, database_url=database_url).database.url
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.begin() as connection:
-            await connection.execute(text("DELETE FROM items"))
+            for table in ("items", "api_keys", "rate_limit_counters"):
+                await connection.execute(text(f"DELETE FROM {table}"))
     finally:
         await engine.dispose()
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def empty_tables_after(database_url: str) -> AsyncIterator[None]:
+    """For tests that write through another process or pooler: leave every table empty."""
+    yield
+    await empty_tables(database_url)
+
+
+@pytest.fixture
+async def stored_api_key(database_url: str, empty_tables_after: None) -> str:
+    """A key with both scopes in the session's database, for servers in other processes."""
+    return await store_api_key(database_url, "read", "write")
+
+
+@pytest.fixture
+async def api_key(app: FastAPI) -> str:
+    """A key with the `read` and `write` scopes, in the test's database."""
+    return await make_api_key(app, "read", "write")
+
+
+@pytest.fixture
+async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends `api_key`, so it may read and write."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as client:
         yield client
 
 
@@ -136,3 +195,19 @@ def migrated_postgres_url(fresh_postgres_url: str) -> str:
     settings = Settings(_env_file=None, environment="test", database_url=fresh_postgres_url)
     command.upgrade(alembic_config(settings.database.url), "head")
     return fresh_postgres_url
+
+
+@pytest.fixture
+async def redis_key_prefix() -> AsyncIterator[str]:
+    """A key prefix of the test's own on the shared Redis server; its keys go afterwards."""
+    from redis.asyncio import Redis
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    redis = Redis.from_url(TEST_REDIS_URL)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()

@@ -13,13 +13,13 @@ import pytest
 
 from tests.servers import clean_environment
 
-pytestmark = pytest.mark.usefixtures("empty_items_after")
-
 HANDLER = "api.index:handler"
 ITEMS = "/api/v1/items"
 
 
-def http_api_event(method: str, path: str, query: str = "", body: Any = None) -> dict[str, Any]:
+def http_api_event(
+    method: str, path: str, query: str = "", body: Any = None, key: str = ""
+) -> dict[str, Any]:
     """API Gateway HTTP API, payload format 2.0 (also what Lambda function URLs send)."""
     return {
         "version": "2.0",
@@ -31,6 +31,7 @@ def http_api_event(method: str, path: str, query: str = "", body: Any = None) ->
             "host": "abc123.execute-api.eu-central-1.amazonaws.com",
             "x-forwarded-port": "443",
             "x-forwarded-proto": "https",
+            **({"authorization": f"Bearer {key}"} if key else {}),
         },
         "requestContext": {
             "accountId": "123456789012",
@@ -53,7 +54,9 @@ def http_api_event(method: str, path: str, query: str = "", body: Any = None) ->
     }
 
 
-def rest_api_event(method: str, path: str, query: str = "", body: Any = None) -> dict[str, Any]:
+def rest_api_event(
+    method: str, path: str, query: str = "", body: Any = None, key: str = ""
+) -> dict[str, Any]:
     """API Gateway REST API, Lambda proxy integration (payload format 1.0)."""
     parameters = dict(pair.split("=") for pair in query.split("&")) if query else None
     return {
@@ -65,6 +68,7 @@ def rest_api_event(method: str, path: str, query: str = "", body: Any = None) ->
             "Host": "abc123.execute-api.eu-central-1.amazonaws.com",
             "X-Forwarded-Port": "443",
             "X-Forwarded-Proto": "https",
+            **({"Authorization": f"Bearer {key}"} if key else {}),
         },
         "multiValueHeaders": None,
         "queryStringParameters": parameters,
@@ -107,12 +111,12 @@ def _status_and_body(response: dict[str, Any]) -> tuple[int, Any]:
     return response["statusCode"], body
 
 
-def _session(event: Any) -> list[dict[str, Any]]:
+def _session(event: Any, key: str) -> list[dict[str, Any]]:
     """Readiness, a create, a duplicate, a page read and a missing item: one invocation each."""
     return [
         event("GET", "/ready"),
-        event("POST", ITEMS, body={"name": "on-lambda", "description": "first"}),
-        event("POST", ITEMS, body={"name": "on-lambda"}),
+        event("POST", ITEMS, body={"name": "on-lambda", "description": "first"}, key=key),
+        event("POST", ITEMS, body={"name": "on-lambda"}, key=key),
         event("GET", ITEMS, query="limit=5"),
         event("GET", f"{ITEMS}/999999"),
         event("GET", "/health"),
@@ -136,20 +140,22 @@ def _assert_session(responses: list[dict[str, Any]]) -> None:
     "event", [http_api_event, rest_api_event], ids=["http-api-v2", "rest-api-v1"]
 )
 def test_lambda_handler_serves_the_api_on_a_new_event_loop_per_invocation(
-    repo_root: Path, database_url: str, event: Any
+    repo_root: Path, database_url: str, stored_api_key: str, event: Any
 ) -> None:
-    responses = invoke(repo_root, _session(event), ENVIRONMENT="test", DATABASE_URL=database_url)
+    responses = invoke(
+        repo_root, _session(event, stored_api_key), ENVIRONMENT="test", DATABASE_URL=database_url
+    )
     _assert_session(responses)
 
 
 @pytest.mark.postgres
 def test_a_pool_kept_on_lambda_is_never_reused_across_event_loops(
-    repo_root: Path, database_url: str
+    repo_root: Path, database_url: str, stored_api_key: str
 ) -> None:
     # DB_POOL_MODE=queue keeps connections between invocations; each new loop must drop them.
     responses = invoke(
         repo_root,
-        _session(http_api_event),
+        _session(http_api_event, stored_api_key),
         ENVIRONMENT="production",
         DATABASE_URL=database_url,
         DB_POOL_MODE="queue",

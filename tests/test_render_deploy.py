@@ -19,6 +19,7 @@ from alembic.script import ScriptDirectory
 
 from app.migrate import MIGRATION_LOCK_KEY, alembic_config
 from tests.blueprint import as_render_gives_it, literal_env_vars, load_blueprint, web_service
+from tests.conftest import store_api_key
 from tests.servers import checkout, free_port, running, shell_environment, wait_until_answers
 
 pytestmark = pytest.mark.postgres
@@ -117,8 +118,11 @@ def test_start_command_serves_health_ready_and_the_api(
 
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
         assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok"}
-        created = httpx.post(f"{base}/api/v1/items", json={"name": "on-render"})
+        key = {
+            "Authorization": f"Bearer {asyncio.run(store_api_key(migrated_postgres_url, 'write'))}"
+        }
+        created = httpx.post(f"{base}/api/v1/items", json={"name": "on-render"}, headers=key)
         assert created.status_code == 201
         assert httpx.get(base + created.headers["Location"]).json()["name"] == "on-render"
         assert httpx.get(f"{base}/api/v1/items").json()["total"] == 1
-        assert httpx.delete(base + created.headers["Location"]).status_code == 204
+        assert httpx.delete(base + created.headers["Location"], headers=key).status_code == 204

@@ -141,11 +141,11 @@ def test_importing_the_entrypoint_leaves_migrations_and_dev_tools_out(repo_root:
     assert not loaded, f"importing the entry point also imports {sorted(loaded)}"
 
 
-@pytest.mark.usefixtures("empty_items_after")
 @pytest.mark.parametrize("lifespan", ["on", "off"], ids=["lifespan-run", "lifespan-never-run"])
 def test_api_index_loaded_like_vercel_serves_the_api(
-    repo_root: Path, database_url: str, tmp_path: Path, lifespan: str
+    repo_root: Path, database_url: str, stored_api_key: str, tmp_path: Path, lifespan: str
 ) -> None:
+    key = {"Authorization": f"Bearer {stored_api_key}"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [
@@ -163,12 +163,12 @@ def test_api_index_loaded_like_vercel_serves_the_api(
             "status": "ready",
             "checks": {"database": "ok"},
         }
-        created = httpx.post(f"{base}/api/v1/items", json={"name": "on-vercel"})
+        created = httpx.post(f"{base}/api/v1/items", json={"name": "on-vercel"}, headers=key)
         assert created.status_code == 201
         item = httpx.get(f"{base}{created.headers['Location']}")
         assert item.status_code == 200 and item.json()["name"] == "on-vercel"
         page = httpx.get(f"{base}/api/v1/items").json()
         assert [i["name"] for i in page["items"]] == ["on-vercel"]
-        conflict = httpx.post(f"{base}/api/v1/items", json={"name": "on-vercel"})
+        conflict = httpx.post(f"{base}/api/v1/items", json={"name": "on-vercel"}, headers=key)
         assert conflict.status_code == 409
-        assert httpx.delete(f"{base}{created.headers['Location']}").status_code == 204
+        assert httpx.delete(f"{base}{created.headers['Location']}", headers=key).status_code == 204

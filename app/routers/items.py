@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import READ, WRITE
 from app.database import SessionDep
 from app.errors import error_responses
 from app.models import Item
@@ -20,7 +21,13 @@ MAX_PAGE_SIZE = 100
 MAX_INT = 2**31 - 1
 ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
-router = APIRouter(prefix="/api/v1/items", tags=["items"], responses=error_responses(422))
+# Reads accept a key but, unless API_KEYS_REQUIRED_FOR_READS, do not need one: the empty
+# requirement added to the route's key scheme says so in the OpenAPI document.
+OPTIONAL_KEY: dict[str, Any] = {"security": [{}]}
+
+router = APIRouter(
+    prefix="/api/v1/items", tags=["items"], responses=error_responses(401, 422, 429, 503)
+)
 
 
 async def _get_item(session: AsyncSession, item_id: int) -> Item:
@@ -43,7 +50,8 @@ async def _flush_unique_name(session: AsyncSession) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
-    responses=error_responses(400, 409, 413),
+    dependencies=[Depends(WRITE)],
+    responses=error_responses(400, 403, 409, 413),
 )
 async def create_item(body: ItemCreate, session: SessionDep, response: Response) -> Item:
     item = Item(name=body.name, description=body.description)
@@ -53,7 +61,13 @@ async def create_item(body: ItemCreate, session: SessionDep, response: Response)
     return item
 
 
-@router.get("", response_model=ItemPage)
+@router.get(
+    "",
+    response_model=ItemPage,
+    dependencies=[Depends(READ)],
+    responses=error_responses(403),
+    openapi_extra=OPTIONAL_KEY,
+)
 async def list_items(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
@@ -69,12 +83,23 @@ async def list_items(
     )
 
 
-@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+@router.get(
+    "/{item_id}",
+    response_model=ItemRead,
+    dependencies=[Depends(READ)],
+    responses=error_responses(403, 404),
+    openapi_extra=OPTIONAL_KEY,
+)
 async def get_item(item_id: ItemId, session: SessionDep) -> Item:
     return await _get_item(session, item_id)
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409, 413))
+@router.patch(
+    "/{item_id}",
+    response_model=ItemRead,
+    dependencies=[Depends(WRITE)],
+    responses=error_responses(400, 403, 404, 409, 413),
+)
 async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) -> Item:
     item = await _get_item(session, item_id)
     changes = body.model_dump(exclude_unset=True)
@@ -85,7 +110,12 @@ async def update_item(item_id: ItemId, body: ItemUpdate, session: SessionDep) ->
     return item
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(WRITE)],
+    responses=error_responses(403, 404),
+)
 async def delete_item(item_id: ItemId, session: SessionDep) -> None:
     item = await _get_item(session, item_id)
     await session.delete(item)

@@ -1,0 +1,236 @@
+"""Rate-limit counting: requests per fixed window, kept in one of three places.
+
+Who is counted against which limit is app/access.py's business. The counts (RATE_LIMIT_BACKEND):
+- memory: a dict in this process. Each worker and each serverless instance counts on its own,
+  so it suits development and tests only.
+- postgres: one atomic upsert per request in the app's own database, shared by every process
+  and every serverless invocation, with no new infrastructure.
+- redis: INCR and EXPIREAT in one round trip (Render Key Value, Upstash, any Redis).
+
+If the backend cannot be reached, requests go through unlimited (RATE_LIMIT_FAIL_OPEN=true) or
+are refused (false). The change of state is logged once, not per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.database import Database
+from app.settings import Rate, RateLimitBackend, Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+    from redis.asyncio import Redis
+
+logger = logging.getLogger(__name__)
+
+# While the backend is failing, one request a second tries it again; the rest do not wait.
+_RETRY_INTERVAL = 1.0
+# A limiter that stalls every request is worse than one that gives up quickly.
+_REDIS_TIMEOUT = 1.0
+# How often each process deletes the Postgres counters of past windows.
+_CLEANUP_INTERVAL = 60.0
+_MEMORY_MAX_ENTRIES = 100_000
+
+
+class Counter(Protocol):
+    # The exceptions that mean "the backend is unavailable", as opposed to a bug.
+    errors: tuple[type[BaseException], ...]
+
+    async def increment(self, key: str, expires_at: int) -> int:
+        """Add one to `key`'s count, which may be forgotten after `expires_at` (Unix time)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryCounter:
+    errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (expires_at, count)
+
+    async def increment(self, key: str, expires_at: int) -> int:
+        count = self._counts.get(key, (0, 0))[1] + 1
+        if count == 1 and len(self._counts) >= _MEMORY_MAX_ENTRIES:
+            now = time.time()
+            self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+        self._counts[key] = (expires_at, count)
+        return count
+
+    async def close(self) -> None:
+        pass
+
+
+# Atomic under any concurrency: Postgres either inserts the row or increments it, never both,
+# and RETURNING gives this request's own count. Outside a transaction, it is one round trip.
+# asyncpg's placeholders ($1): these statements go to the driver itself (see increment).
+_INCREMENT = (
+    "INSERT INTO rate_limit_counters (key, count, expires_at) VALUES ($1, 1, $2) "
+    "ON CONFLICT (key) DO UPDATE SET count = rate_limit_counters.count + 1 "
+    "RETURNING count"
+)
+_DELETE_EXPIRED = "DELETE FROM rate_limit_counters WHERE expires_at < $1"
+
+
+class PostgresCounter:
+    def __init__(self, database: Database) -> None:
+        import asyncpg
+
+        self.errors: tuple[type[BaseException], ...] = (
+            SQLAlchemyError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            OSError,
+            TimeoutError,
+        )
+        self._database = database
+        self._next_cleanup = 0.0
+
+    async def increment(self, key: str, expires_at: int) -> int:
+        async with self._database.engine.connect() as connection:
+            # A connection from the app's pool, used through asyncpg directly: this runs on
+            # every API request, and SQLAlchemy's execute() would add a few hundred
+            # microseconds to it. Nothing begins a transaction, so the statement commits itself.
+            raw = await connection.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection
+            try:
+                count: int = await driver.fetchval(_INCREMENT, key, expires_at)
+                if time.monotonic() >= self._next_cleanup:
+                    self._next_cleanup = time.monotonic() + _CLEANUP_INTERVAL
+                    await driver.execute(_DELETE_EXPIRED, int(time.time()))
+            except BaseException:
+                # SQLAlchemy never saw the error, so it cannot tell whether the connection
+                # broke: discard it rather than hand a dead one back to the pool.
+                await connection.invalidate()
+                raise
+        return count
+
+    async def close(self) -> None:
+        pass  # the engine belongs to Database
+
+
+class RedisCounter:
+    def __init__(self, url: str) -> None:
+        # Imported here: only deployments that set REDIS_URL need the package loaded.
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import RedisError
+
+        self.errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+        # One immediate retry replaces a connection the server closed while idle.
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_connect_timeout=_REDIS_TIMEOUT,
+            socket_timeout=_REDIS_TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
+        )
+
+    async def increment(self, key: str, expires_at: int) -> int:
+        # MULTI/EXEC in one round trip: the count and its expiry are set together.
+        async with self._redis.pipeline(transaction=True) as pipeline:
+            pipeline.incr(key)
+            pipeline.expireat(key, expires_at)
+            count, _ = await pipeline.execute()
+        return int(count)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class LimiterUnavailable(Exception):
+    """The backend cannot count and RATE_LIMIT_FAIL_OPEN is false: refuse the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window ends
+    exceeded: bool
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset),
+        }
+
+
+class RateLimiter:
+    """Counts requests in fixed windows on a backend, and decides what an outage means."""
+
+    def __init__(self, counter: Counter, *, backend: str, prefix: str, fail_open: bool) -> None:
+        self._counter = counter
+        self._backend = backend
+        self._prefix = prefix
+        self._fail_open = fail_open
+        self._failing = False
+        self._retry_at = 0.0
+
+    async def hit(self, name: str, rate: Rate) -> Usage | None:
+        """Count one request against `name`.
+
+        None when the backend is down and we fail open; LimiterUnavailable if we fail closed.
+        """
+        now = time.time()
+        window = int(now // rate.seconds)
+        ends = (window + 1) * rate.seconds
+        if self._failing and time.monotonic() < self._retry_at:
+            self._refuse_if_failing_closed()
+            return None
+        try:
+            count = await self._counter.increment(f"{self._prefix}:{name}:{window}", ends)
+        except self._counter.errors as exc:
+            self._retry_at = time.monotonic() + _RETRY_INTERVAL
+            if not self._failing:
+                self._failing = True
+                outcome = "let through unlimited" if self._fail_open else "refused with 503"
+                logger.error(
+                    "rate limiter: %s backend unavailable (%s); requests are %s until it recovers",
+                    self._backend,
+                    type(exc).__name__,
+                    outcome,
+                )
+            self._refuse_if_failing_closed()
+            return None
+        if self._failing:
+            self._failing = False
+            logger.warning("rate limiter: %s backend available again", self._backend)
+        return Usage(
+            limit=rate.limit,
+            remaining=max(rate.limit - count, 0),
+            reset=max(math.ceil(ends - now), 1),
+            exceeded=count > rate.limit,
+        )
+
+    def _refuse_if_failing_closed(self) -> None:
+        if not self._fail_open:
+            raise LimiterUnavailable
+
+    async def close(self) -> None:
+        await self._counter.close()
+
+
+def create_rate_limiter(settings: Settings, database: Database) -> RateLimiter:
+    backend = settings.limiter_backend
+    counter: Counter
+    if backend is RateLimitBackend.REDIS:
+        counter = RedisCounter(settings.redis_url)
+    elif backend is RateLimitBackend.POSTGRES:
+        counter = PostgresCounter(database)
+    else:
+        counter = MemoryCounter()
+    return RateLimiter(
+        counter,
+        backend=backend.value,
+        prefix=settings.rate_limit_key_prefix,
+        fail_open=settings.rate_limit_fail_open,
+    )
