@@ -1,4 +1,7 @@
-"""The async database: engine construction, its owner, and the per-request session.
+"""The async database: engine construction, its owner, and what requests get from it.
+
+Endpoints that write take a session (`SessionDep`): one transaction, committed when the
+endpoint returns. Endpoints that only read take an autocommit connection (`ConnectionDep`).
 
 The engine is never created at import time. The app's lifespan creates it (by reading
 `Database.engine`) and disposes of it (`Database.dispose`); a runtime that never runs the
@@ -20,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -152,7 +156,20 @@ async def get_session(
         await session.commit()
 
 
+async def get_connection(
+    database: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncConnection]:
+    """A connection in autocommit mode, for endpoints that only read.
+
+    A lone SELECT then costs one round trip: no BEGIN before it and no COMMIT after it, which
+    a session would add, and no ORM identity map around rows that go straight into a response.
+    """
+    async with database.engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 # scope="function": commit before the response is sent, so a failed commit is never
 # reported to the client as a success.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ConnectionDep = Annotated[AsyncConnection, Depends(get_connection)]
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import READ, WRITE
-from app.database import SessionDep
+from app.database import ConnectionDep, SessionDep
 from app.errors import error_responses
 from app.models import Item
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
@@ -33,8 +33,12 @@ router = APIRouter(
 async def _get_item(session: AsyncSession, item_id: int) -> Item:
     item = await session.get(Item, item_id)
     if item is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
+        raise _not_found(item_id)
     return item
+
+
+def _not_found(item_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
 
 
 async def _flush_unique_name(session: AsyncSession) -> None:
@@ -69,12 +73,12 @@ async def create_item(body: ItemCreate, session: SessionDep, response: Response)
     openapi_extra=OPTIONAL_KEY,
 )
 async def list_items(
-    session: SessionDep,
+    connection: ConnectionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> ItemPage:
-    total = await session.scalar(select(func.count()).select_from(Item))
-    rows = await session.scalars(select(Item).order_by(Item.id).limit(limit).offset(offset))
+    total = await connection.scalar(select(func.count()).select_from(Item))
+    rows = await connection.execute(select(Item).order_by(Item.id).limit(limit).offset(offset))
     return ItemPage(
         items=[ItemRead.model_validate(row) for row in rows],
         total=total or 0,
@@ -90,8 +94,11 @@ async def list_items(
     responses=error_responses(403, 404),
     openapi_extra=OPTIONAL_KEY,
 )
-async def get_item(item_id: ItemId, session: SessionDep) -> Item:
-    return await _get_item(session, item_id)
+async def get_item(item_id: ItemId, connection: ConnectionDep) -> ItemRead:
+    row = (await connection.execute(select(Item).where(Item.id == item_id))).first()
+    if row is None:
+        raise _not_found(item_id)
+    return ItemRead.model_validate(row)
 
 
 @router.patch(
