@@ -77,6 +77,16 @@ def configure_logging(settings: Settings) -> None:
     json_lines = settings.log_format is LogFormat.JSON
     handler.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
 
+    # No line shows where it was logged from, or which thread, process or task wrote it, so
+    # none of that is collected: walking the stack for each record is most of its cost. (The
+    # "Optimization" section of the logging HOWTO lists these switches.)
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    if sys.version_info >= (3, 12):
+        logging.logAsyncioTasks = False
+
     root = logging.getLogger()
     for previous in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(previous)

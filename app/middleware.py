@@ -34,6 +34,8 @@ SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 )
+# Health checks of load balancers and platforms (Render's healthCheckPath).
+PROBE_PATHS = frozenset({"/health", "/ready"})
 # Production only: browsers remember it for a year, and local development is plain HTTP.
 HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000")
 
@@ -107,7 +109,10 @@ class RequestMiddleware:
             # Not re-raised: the server would log it again. After a started response there is
             # nothing to send; the server closes the unfinished response.
         finally:
-            if access_logger.isEnabledFor(logging.INFO):
+            # A probe that succeeds is not logged: platforms call it every few seconds, and
+            # those lines would bury the requests worth reading. A failing one is logged.
+            probe = scope["path"] in PROBE_PATHS and status is not None and status < 400
+            if not probe and access_logger.isEnabledFor(logging.INFO):
                 duration_ms = round((time.perf_counter() - started) * 1000, 1)
                 method, path = scope["method"], scope["path"]  # path: never the query string
                 client = scope["client"][0] if scope.get("client") else None

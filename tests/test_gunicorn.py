@@ -173,6 +173,7 @@ def test_under_gunicorn_every_line_is_json_and_uvicorns_own_lines_are_kept(
     app_dir = checkout(repo_root, tmp_path / "app")
     with running(start_command(repo_root), env=env, cwd=app_dir, log=log) as server:
         wait_until_answers(f"http://127.0.0.1:{port}/health", server)
+        assert httpx.get(f"http://127.0.0.1:{port}/no-such-page").status_code == 404
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     loggers = {line["logger"] for line in lines}
     # The master's lines, the worker's server lines, and one access line per request.

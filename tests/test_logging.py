@@ -60,14 +60,34 @@ async def test_headers_and_query_string_secrets_never_reach_the_logs(
         log_level="DEBUG",
     )
     async with client_for(create_app(settings)) as client:
-        await client.get(f"/health?token={QUERY_SECRET}", headers=SECRETS)
+        await client.get(f"/api/v1/items/1?token={QUERY_SECRET}", headers=SECRETS)  # a 404
         await client.get(f"/api/v1/items?limit={QUERY_SECRET}", headers=SECRETS)  # a 422
 
     output = capsys.readouterr().out
     for secret in (*SECRETS.values(), QUERY_SECRET):
         assert secret not in output
     paths = [line["path"] for line in _json_lines(output) if line["logger"] == "app.access"]
-    assert paths == ["/health", "/api/v1/items"]
+    assert paths == ["/api/v1/items/1", "/api/v1/items"]
+
+
+async def test_successful_probes_are_not_logged_but_failing_ones_are(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The database behind /ready is unreachable here, so /ready fails and /health succeeds.
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        database_url="postgresql://app@127.0.0.1:1/app",
+        log_format="json",
+        ready_timeout=0.5,
+    )
+    async with client_for(create_app(settings)) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/ready")).status_code == 503
+
+    lines = _json_lines(capsys.readouterr().out)
+    access = [(line["path"], line["status"]) for line in lines if line["logger"] == "app.access"]
+    assert access == [("/ready", 503)]
 
 
 async def test_development_lines_are_readable_and_carry_the_request_id(
@@ -75,10 +95,10 @@ async def test_development_lines_are_readable_and_carry_the_request_id(
 ) -> None:
     settings = Settings(_env_file=None, environment="development", database_url=database_url)
     async with client_for(create_app(settings)) as client:
-        await client.get("/health", headers={"X-Request-ID": "req-2"})
+        await client.get("/api/v1/items", headers={"X-Request-ID": "req-2"})
 
     output = capsys.readouterr().out
-    assert re.search(r"INFO +app\.access \[req-2\] GET /health 200 \d+\.\dms", output)
+    assert re.search(r"INFO +app\.access \[req-2\] GET /api/v1/items 200 \d+\.\dms", output)
 
 
 def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
@@ -98,7 +118,8 @@ def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
     log = tmp_path / "server.log"
     with running(command, env=env, cwd=tmp_path, log=log) as server:
         wait_until_answers(f"{base}/health", server)
-        httpx.get(f"{base}/health?token={QUERY_SECRET}", headers={**SECRETS, "X-Request-ID": "r1"})
+        missing = f"{base}/no-such-page?token={QUERY_SECRET}"
+        httpx.get(missing, headers={**SECRETS, "X-Request-ID": "r1"})
         crashed = httpx.get(f"{base}/api/v1/items", headers={"X-Request-ID": "r2"})
         assert crashed.status_code == 500  # the database is unreachable
 
@@ -111,7 +132,7 @@ def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
     assert any(line["message"].startswith("starting: environment test") for line in lines)
 
     first = [line for line in lines if line["request_id"] == "r1"]
-    assert [(line["logger"], line["path"]) for line in first] == [("app.access", "/health")]
+    assert [(line["logger"], line["path"]) for line in first] == [("app.access", "/no-such-page")]
     second = [line for line in lines if line["request_id"] == "r2"]
     assert [line["logger"] for line in second] == ["app.middleware", "app.access"]
     assert "Traceback" in second[0]["exception"]
