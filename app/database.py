@@ -115,8 +115,10 @@ class Database:
         return self._sessions
 
     async def ping(self) -> None:
+        # Autocommit: the probe is the one SELECT, without BEGIN and ROLLBACK around it.
         async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         if self._engine is not None:
