@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -132,9 +134,10 @@ def test_importing_the_app_opens_nothing_a_fork_would_share(repo_root: Path) -> 
     assert result.stdout.strip() == b"0"
 
 
-def test_client_address_and_scheme_come_from_the_proxys_headers(
-    repo_root: Path, tmp_path: Path
-) -> None:
+@contextmanager
+def json_logging_gunicorn(repo_root: Path, tmp_path: Path) -> Iterator[str]:
+    """The Blueprint's start command, one worker, JSON logs in tmp_path/gunicorn.log; yields
+    the base URL. The database is never touched by these tests."""
     port = free_port()
     env = shell_environment(
         PORT=str(port),
@@ -143,38 +146,37 @@ def test_client_address_and_scheme_come_from_the_proxys_headers(
         WEB_CONCURRENCY="1",
         LOG_FORMAT="json",
     )
-    log = tmp_path / "gunicorn.log"
     app_dir = checkout(repo_root, tmp_path / "app")
+    log = tmp_path / "gunicorn.log"
     with running(start_command(repo_root), env=env, cwd=app_dir, log=log) as server:
         wait_until_answers(f"http://127.0.0.1:{port}/health", server)
+        yield f"http://127.0.0.1:{port}"
+
+
+def _log_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (tmp_path / "gunicorn.log").read_text().splitlines()]
+
+
+def test_client_address_and_scheme_come_from_the_proxys_headers(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    with json_logging_gunicorn(repo_root, tmp_path) as base:
         # What Render's proxy adds: the client's address, and that it ended TLS. The redirect
         # that adds a missing trailing slash is a URL the app builds from the request.
         forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
-        response = httpx.get(f"http://127.0.0.1:{port}{ITEMS}/", headers=forwarded)
+        response = httpx.get(f"{base}{ITEMS}/", headers=forwarded)
     assert response.status_code == 307
     assert response.headers["Location"].startswith("https://")
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    access = [line for line in lines if line.get("path") == f"{ITEMS}/"]
+    access = [line for line in _log_lines(tmp_path) if line.get("path") == f"{ITEMS}/"]
     assert [(line["client"], line["status"]) for line in access] == [("203.0.113.7", 307)]
 
 
 def test_under_gunicorn_every_line_is_json_and_uvicorns_own_lines_are_kept(
     repo_root: Path, tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = shell_environment(
-        PORT=str(port),
-        ENVIRONMENT="test",
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
-        WEB_CONCURRENCY="1",
-        LOG_FORMAT="json",
-    )
-    log = tmp_path / "gunicorn.log"
-    app_dir = checkout(repo_root, tmp_path / "app")
-    with running(start_command(repo_root), env=env, cwd=app_dir, log=log) as server:
-        wait_until_answers(f"http://127.0.0.1:{port}/health", server)
-        assert httpx.get(f"http://127.0.0.1:{port}/no-such-page").status_code == 404
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    with json_logging_gunicorn(repo_root, tmp_path) as base:
+        assert httpx.get(f"{base}/no-such-page").status_code == 404
+    lines = _log_lines(tmp_path)  # fails on any line that is not JSON
     loggers = {line["logger"] for line in lines}
     # The master's lines, the worker's server lines, and one access line per request.
     assert {"gunicorn.error", "uvicorn.error", "app.access"} <= loggers
