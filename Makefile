@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test test-postgres lint format migrate lock
+.PHONY: install run test test-postgres lint format migrate lock bench
 
 install:  ## create .venv with the pinned runtime and development dependencies
 	python3 -m venv $(VENV)
@@ -22,7 +22,7 @@ test-postgres:  ## the whole suite on PostgreSQL and Redis (creates and drops it
 lint:  ## style, lint and strict types
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app api tests migrations
+	$(VENV)/bin/mypy app api tests migrations bench
 
 format:  ## fix what ruff can fix
 	$(VENV)/bin/ruff format .
@@ -30,6 +30,9 @@ format:  ## fix what ruff can fix
 
 migrate:  ## upgrade DATABASE_URL to the newest migration
 	$(PYTHON) -m app.migrate
+
+bench:  ## measure against bare FastAPI and raw asyncpg on local PostgreSQL; writes BENCHMARKS.md
+	$(PYTHON) -m bench.run
 
 lock:  ## after editing pins in pyproject.toml: re-lock and re-export the requirement files
 	uv lock
