@@ -25,6 +25,7 @@ from app.api_keys import create_api_key
 from app.main import create_app
 from app.migrate import alembic_config
 from app.settings import Settings
+from tests.servers import free_port
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -174,6 +175,12 @@ async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]
         transport=transport, base_url="http://testserver", headers=headers
     ) as client:
         yield client
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: connections to it are refused."""
+    return free_port()
 
 
 @pytest.fixture

@@ -37,14 +37,6 @@ def silent_port() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 async def _ready_against(port: int) -> tuple[httpx.Response, float]:
     settings = Settings(
         _env_file=None,

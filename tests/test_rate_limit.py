@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -186,14 +185,6 @@ async def test_redis_backend_counts_in_redis(database_url: str, redis_key_prefix
         await redis.aclose()
     assert statuses == [200, 200, 200, 429]
     assert len(keys) == 1 and 0 < ttl <= 3600
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _outage_settings(backend: str, database_url: str, port: int, fail_open: bool) -> Settings:
