@@ -139,17 +139,21 @@ class Database:
         self._pool_loop = loop
 
 
-# async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.
-async def get_database(request: Request) -> Database:
+def _database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-async def get_session(
-    database: Annotated[Database, Depends(get_database)],
-) -> AsyncIterator[AsyncSession]:
+# async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.
+async def get_database(request: Request) -> Database:
+    return _database(request)
+
+
+# The two below read the app's Database from the request themselves rather than through
+# get_database: FastAPI resolves every dependency on every request, and each level costs.
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request: committed when the endpoint returns, rolled back if it raises."""
-    async with database.sessions() as session:
+    async with _database(request).sessions() as session:
         try:
             yield session
         except BaseException:
@@ -158,20 +162,19 @@ async def get_session(
         await session.commit()
 
 
-async def get_connection(
-    database: Annotated[Database, Depends(get_database)],
-) -> AsyncIterator[AsyncConnection]:
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     """A connection in autocommit mode, for endpoints that only read.
 
     A lone SELECT then costs one round trip: no BEGIN before it and no COMMIT after it, which
     a session would add, and no ORM identity map around rows that go straight into a response.
     """
-    async with database.engine.connect() as connection:
+    async with _database(request).engine.connect() as connection:
         yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
-# scope="function": commit before the response is sent, so a failed commit is never
-# reported to the client as a success.
+# scope="function" for both: a session commits before the response is sent, so a failed
+# commit is never reported as a success, and a connection goes back to the pool as soon as
+# the endpoint has its rows, not after the response has been written out.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ConnectionDep = Annotated[AsyncConnection, Depends(get_connection)]
+ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
