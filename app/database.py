@@ -1,7 +1,16 @@
 """The async database: engine construction, its owner, and what requests get from it.
 
 Endpoints that write take a session (`SessionDep`): one transaction, committed when the
-endpoint returns. Endpoints that only read take an autocommit connection (`ConnectionDep`).
+endpoint returns. Endpoints that only read take the `Database` (`DatabaseDep`) and open an
+autocommit connection for the length of their query:
+
+    async with database.reader.connect() as connection:
+        row = (await connection.execute(SELECT_ITEM, {"item_id": item_id})).first()
+
+That is a block in the endpoint rather than a dependency with `yield` on purpose: FastAPI
+enters and leaves such a dependency through an exit stack and a cancel scope, which cost a
+read about a third of its throughput (BENCHMARKS.md). The block also returns the connection
+to the pool as soon as the rows are in, before the response is built.
 
 The engine is never created at import time. The app's lifespan creates it (by reading
 `Database.engine`) and disposes of it (`Database.dispose`); a runtime that never runs the
@@ -23,7 +32,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -93,6 +101,7 @@ class Database:
         self._settings = settings
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._reader: AsyncEngine | None = None
         # With a pool that keeps connections: the event loop they were opened on.
         self._pooled = False
         self._pool_loop: asyncio.AbstractEventLoop | None = None
@@ -114,17 +123,28 @@ class Database:
             self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         return self._sessions
 
+    @property
+    def reader(self) -> AsyncEngine:
+        """The engine in autocommit mode, on the same pool: for reads that need no transaction.
+
+        A lone SELECT then costs one round trip, with no BEGIN before it and no COMMIT or
+        ROLLBACK after it.
+        """
+        engine = self.engine
+        if self._reader is None:
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._reader
+
     async def ping(self) -> None:
-        # Autocommit: the probe is the one SELECT, without BEGIN and ROLLBACK around it.
-        async with self.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(text("SELECT 1"))
+        async with self.reader.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
         self._engine = None
         self._sessions = None
+        self._reader = None
         self._pool_loop = None
 
     def _follow_event_loop(self, engine: AsyncEngine) -> None:
@@ -149,7 +169,7 @@ async def get_database(request: Request) -> Database:
     return _database(request)
 
 
-# The two below read the app's Database from the request themselves rather than through
+# get_session reads the app's Database from the request itself rather than through
 # get_database: FastAPI resolves every dependency on every request, and each level costs.
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request: committed when the endpoint returns, rolled back if it raises."""
@@ -162,19 +182,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
-async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A connection in autocommit mode, for endpoints that only read.
-
-    A lone SELECT then costs one round trip: no BEGIN before it and no COMMIT after it, which
-    a session would add, and no ORM identity map around rows that go straight into a response.
-    """
-    async with _database(request).engine.connect() as connection:
-        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
-
-
-# scope="function" for both: a session commits before the response is sent, so a failed
-# commit is never reported as a success, and a connection goes back to the pool as soon as
-# the endpoint has its rows, not after the response has been written out.
+# scope="function": the session commits before the response is sent, so a failed commit is
+# never reported as a success.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import READ, WRITE
-from app.database import ConnectionDep, SessionDep
+from app.database import DatabaseDep, SessionDep
 from app.errors import error_responses
 from app.models import Item
 from app.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
@@ -24,6 +24,13 @@ ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
 # Reads accept a key but, unless API_KEYS_REQUIRED_FOR_READS, do not need one: the empty
 # requirement added to the route's key scheme says so in the OpenAPI document.
 OPTIONAL_KEY: dict[str, Any] = {"security": [{}]}
+
+# The read statements are built once, with their values as parameters. SQLAlchemy caches the
+# SQL it compiles from a statement, but building the statement object itself again for every
+# request was a large share of a read's time in Python (BENCHMARKS.md).
+SELECT_ITEM = select(Item).where(Item.id == bindparam("item_id"))
+SELECT_PAGE = select(Item).order_by(Item.id).limit(bindparam("limit")).offset(bindparam("offset"))
+COUNT_ITEMS = select(func.count()).select_from(Item)
 
 router = APIRouter(
     prefix="/api/v1/items", tags=["items"], responses=error_responses(401, 422, 429, 503)
@@ -73,12 +80,13 @@ async def create_item(body: ItemCreate, session: SessionDep, response: Response)
     openapi_extra=OPTIONAL_KEY,
 )
 async def list_items(
-    connection: ConnectionDep,
+    database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> ItemPage:
-    total = await connection.scalar(select(func.count()).select_from(Item))
-    rows = await connection.execute(select(Item).order_by(Item.id).limit(limit).offset(offset))
+    async with database.reader.connect() as connection:
+        total = await connection.scalar(COUNT_ITEMS)
+        rows = (await connection.execute(SELECT_PAGE, {"limit": limit, "offset": offset})).all()
     return ItemPage(
         items=[ItemRead.model_validate(row) for row in rows],
         total=total or 0,
@@ -94,8 +102,9 @@ async def list_items(
     responses=error_responses(403, 404),
     openapi_extra=OPTIONAL_KEY,
 )
-async def get_item(item_id: ItemId, connection: ConnectionDep) -> ItemRead:
-    row = (await connection.execute(select(Item).where(Item.id == item_id))).first()
+async def get_item(item_id: ItemId, database: DatabaseDep) -> ItemRead:
+    async with database.reader.connect() as connection:
+        row = (await connection.execute(SELECT_ITEM, {"item_id": item_id})).first()
     if row is None:
         raise _not_found(item_id)
     return ItemRead.model_validate(row)
