@@ -156,7 +156,9 @@ class Server:
 
 
 @contextmanager
-def gunicorn(module: str, env: dict[str, str], *, workers: int, pinned: bool) -> Iterator[Server]:
+def gunicorn(
+    module: str, env: dict[str, str], *, workers: int, pinned: bool, probe: str = "/health"
+) -> Iterator[Server]:
     port = _free_port()
     env = {**os.environ, **env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     command = [
@@ -176,7 +178,7 @@ def gunicorn(module: str, env: dict[str, str], *, workers: int, pinned: bool) ->
                     log.seek(0)
                     sys.exit(f"{module} exited at start-up:\n{log.read().decode()[-3000:]}")
                 try:
-                    httpx.get(f"{base}/api/v1/items/1" if "raw" in module else f"{base}/health")
+                    httpx.get(f"{base}{probe}")
                     break
                 except httpx.TransportError:
                     if time.monotonic() > deadline:
@@ -307,19 +309,24 @@ def run(
             # All up at once on the server core (an idle one costs nothing), so that each
             # round measures every row within a minute and a slow spell of the machine hits
             # ours and its ceiling alike; each figure is the median of the rounds.
-            def start(module: str, server_env: dict[str, str]) -> Server:
-                return servers.enter_context(gunicorn(module, server_env, workers=1, pinned=pinned))
+            def start(module: str, server_env: dict[str, str], probe: str = "/health") -> Server:
+                server = gunicorn(module, server_env, workers=1, pinned=pinned, probe=probe)
+                return servers.enter_context(server)
 
             bare = start("bench.bare_app:app", env)
-            raw = start("bench.raw_asyncpg_app:app", env)
+            raw = start("bench.raw_asyncpg_app:app", env, probe=item)
+            alchemy = start("bench.sqlalchemy_app:app", env, probe=item)
             ours = start("app.main:app", env)
             limiters = {backend: start("app.main:app", e) for backend, e in backends.items()}
-            bare_rss = rss_mb(bare.worker_pids()[0])
-            our_rss = rss_mb(ours.worker_pids()[0])
+            rss = {
+                name: rss_mb(server.worker_pids()[0])
+                for name, server in (("bare", bare), ("sqlalchemy", alchemy), ("ours", ours))
+            }
 
             plan: dict[str, tuple[str, dict[str, Any]]] = {
                 "bare": (f"{bare.base}/health", {}),
                 "raw": (f"{raw.base}{item}", {}),
+                "sqlalchemy": (f"{alchemy.base}{item}", {}),
                 "health": (f"{ours.base}/health", {}),
                 "ready": (f"{ours.base}/ready", {}),
                 "get": (f"{ours.base}{item}", {}),
@@ -339,9 +346,11 @@ def run(
         rows = [
             Row("bare FastAPI: GET /health", load["bare"]),
             Row("raw asyncpg: GET one item", load["raw"]),
+            _ratio("bare SQLAlchemy: GET one item", load["sqlalchemy"], "raw asyncpg", load["raw"]),
             _ratio("GET /health", load["health"], "bare FastAPI", load["bare"], 0.85),
             _ratio("GET /ready", load["ready"], "raw asyncpg", load["raw"]),
             _ratio("GET one item", load["get"], "raw asyncpg", load["raw"], 0.6),
+            _ratio("GET one item", load["get"], "bare SQLAlchemy", load["sqlalchemy"]),
             _ratio("GET first page (20 items)", load["list"], "raw asyncpg", load["raw"]),
             _ratio("POST create (with a key)", load["create"], "raw asyncpg", load["raw"]),
         ]
@@ -354,15 +363,34 @@ def run(
             rows.append(Row(f"GET /health, {cores} workers", wrk(f"{ours.base}/health", duration)))
             rows.append(Row(f"GET one item, {cores} workers", wrk(f"{ours.base}{item}", duration)))
 
-        our_import = import_seconds("api.index", cold_runs, env)
-        bare_import = import_seconds("bench.bare_app", cold_runs, env)
+        imports = {
+            name: import_seconds(module, cold_runs, env)
+            for name, module in (
+                ("bare", "bench.bare_app"),
+                ("sqlalchemy", "bench.sqlalchemy_app"),
+                ("ours", "api.index"),
+            )
+        }
 
+    def start_up(name: str, ours: float, bare: float, unit: str, target: float | None) -> str:
+        ratio = ours / bare
+        verdict = f"≤ {target} {_verdict(ratio <= target)}" if target else ""
+        ceiling = f"bare FastAPI {bare:.0f} {unit}"
+        return f"| {name} | {ours:.0f} {unit} | {ceiling} | {ratio:.2f} | {verdict} |"
+
+    fresh = f"median of {cold_runs} fresh processes"
+    ms = {name: seconds * 1000 for name, seconds in imports.items()}
     notes = [
-        f"| cold import of api.index, median of {cold_runs} fresh processes "
-        f"| {our_import * 1000:.0f} ms | bare FastAPI {bare_import * 1000:.0f} ms "
-        f"| {our_import / bare_import:.2f} | ≤ 1.3 {_verdict(our_import / bare_import <= 1.3)} |",
-        f"| idle worker RSS | {our_rss:.0f} MB | bare FastAPI {bare_rss:.0f} MB "
-        f"| {our_rss / bare_rss:.2f} | ≤ 1.2 {_verdict(our_rss / bare_rss <= 1.2)} |",
+        start_up(
+            f"cold import of bench.sqlalchemy_app, {fresh}",
+            ms["sqlalchemy"],
+            ms["bare"],
+            "ms",
+            None,
+        ),
+        start_up(f"cold import of api.index, {fresh}", ms["ours"], ms["bare"], "ms", 1.3),
+        start_up("idle worker RSS, bare SQLAlchemy", rss["sqlalchemy"], rss["bare"], "MB", None),
+        start_up("idle worker RSS", rss["ours"], rss["bare"], "MB", 1.2),
     ]
     return rows, notes
 
