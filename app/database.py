@@ -9,7 +9,7 @@ autocommit connection for the length of their query:
 
 That is a block in the endpoint rather than a dependency with `yield` on purpose: FastAPI
 enters and leaves such a dependency through an exit stack and a cancel scope, which cost a
-read about a third of its throughput (BENCHMARKS.md). The block also returns the connection
+read more than a quarter of its throughput (BENCHMARKS.md). The block also returns the connection
 to the pool as soon as the rows are in, before the response is built.
 
 The engine is never created at import time. The app's lifespan creates it (by reading
