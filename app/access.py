@@ -1,110 +1,116 @@
-"""Who may call the API and how often: the one dependency the items routes declare.
+"""Who may call the API and how often: the one dependency API routes declare.
 
-    dependencies=[Depends(READ)]   public unless API_KEYS_REQUIRED_FOR_READS; RATE_LIMIT
-    dependencies=[Depends(WRITE)]  a key with the `write` scope; RATE_LIMIT_WRITE
+    @router.get("", dependencies=[Depends(READ)], openapi_extra=PUBLIC)   public unless
+                                                                           API_KEYS_REQUIRED_FOR_READS
+    @router.post("", dependencies=[Depends(WRITE)])                        credentials with `write`
 
-It is one dependency, not a chain of small ones, because FastAPI spends roughly 30 µs per
-dependency per request and this one runs on every API request. As a security scheme it also
-puts the bearer key into the OpenAPI document, so /docs offers "Authorize".
+The core knows no kind of credential itself. Features provide them at start-up: API keys
+(`app/api_keys/`) add an `Authenticator`, rate limits (`app/rate_limits/`) a `Limiter`, each
+through `services.access`. Without any authenticator every request is anonymous: reads are
+public, and writes are refused with 401 (so removing every credential feature never opens the
+API for writing). It is one dependency, not a chain, because FastAPI spends tens of
+microseconds per dependency per request, and as a security scheme it puts the bearer
+credential into the OpenAPI document, so /docs offers "Authorize".
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from fastapi import HTTPException, Request, Response, status
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
-from app.api_keys import KeyVerifier, VerifiedKey
-from app.rate_limit import LimiterUnavailable, RateLimiter
-from app.settings import Settings
+from app.services import services
+
+Scope = Literal["read", "write"]
+
+# For read routes: credentials are optional unless API_KEYS_REQUIRED_FOR_READS. The empty
+# requirement added to the route's scheme says so in the OpenAPI document.
+PUBLIC: dict[str, Any] = {"security": [{}]}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request's credentials name, e.g. `key:3f9a1c2e5b7d`, and what they may do."""
+
+    id: str
+    scopes: frozenset[str]
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, credential: str) -> Caller | None:
+        """The caller, or None if the credential is not of this kind; 401 if it is invalid."""
+        ...
+
+
+class Limiter(Protocol):
+    async def limit(
+        self, request: Request, response: Response, caller: Caller | None, scope: Scope
+    ) -> None:
+        """Count the request; raise 429 (or 503) when it must not go on."""
+        ...
+
+
+@dataclass(eq=False)
+class AccessPolicy:
+    reads_need_credentials: bool = False
+    authenticators: list[Authenticator] = field(default_factory=list)
+    limiters: list[Limiter] = field(default_factory=list)
 
 
 class Access(SecurityBase):
-    """Checks the request's API key against `scope` and counts it against that scope's limit."""
+    """Checks the request's credentials against `scope`, then the limits for that scope."""
 
-    def __init__(self, scope: Literal["read", "write"]) -> None:
-        self.scope = scope
-        self.scheme_name = "APIKey"
+    def __init__(self, scope: Scope) -> None:
+        self.scope: Scope = scope
+        self.scheme_name = "Bearer"
         self.model = HTTPBearerModel(
-            description="An API key, as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+            description="`Authorization: Bearer <credential>`: an API key (also accepted as "
+            "`X-API-Key: <key>`) or another credential the service accepts."
         )
 
-    async def __call__(self, request: Request, response: Response) -> VerifiedKey | None:
-        """The caller's key (None without one), once it may make this request now."""
-        settings: Settings = request.app.state.settings
-        key = await _verified_key(request)
-        if self.scope == "write" or settings.api_keys_required_for_reads:
-            _require_scope(key, self.scope)
-        rate = settings.write_rate if self.scope == "write" else settings.read_rate
-        if rate is None:
-            return key
-        who = f"key:{key.prefix}" if key else f"ip:{client_ip(request, settings)}"
-        limiter: RateLimiter = request.app.state.rate_limiter
-        try:
-            usage = await limiter.hit(f"{self.scope}:{who}", rate)
-        except LimiterUnavailable:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                "Rate limiting is unavailable; try again shortly",
-                headers={"Retry-After": "1"},
-            ) from None
-        if usage is None:  # the backend is down and RATE_LIMIT_FAIL_OPEN lets us through
-            return key
-        headers = usage.headers()
-        if usage.exceeded:
-            headers["Retry-After"] = headers["RateLimit-Reset"]
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"Rate limit exceeded: {rate.limit} requests per {rate.seconds} s",
-                headers=headers,
-            )
-        for name, value in headers.items():
-            response.headers.append(name, value)  # a fresh response: no header to replace
-        return key
+    async def __call__(self, request: Request, response: Response) -> Caller | None:
+        """The caller (None when anonymous), once it may make this request now."""
+        policy = services(request).access
+        caller = await _caller(request, policy)
+        if self.scope == "write" or policy.reads_need_credentials:
+            if caller is None:
+                raise unauthorized("Credentials are required: send Authorization: Bearer <key>")
+            if self.scope not in caller.scopes:
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN, f"The credentials lack the '{self.scope}' scope"
+                )
+        for limiter in policy.limiters:
+            await limiter.limit(request, response, caller, self.scope)
+        return caller
 
 
 READ = Access("read")
 WRITE = Access("write")
 
 
-async def _verified_key(request: Request) -> VerifiedKey | None:
-    """The key the request presents, verified; None if it presents none; 401 if it is invalid."""
-    presented = request.headers.get("x-api-key")
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        presented = credentials.strip()
-    if not presented:
+def presented_credential(request: Request) -> str | None:
+    """`Authorization: Bearer <credential>`, else `X-API-Key`; None when neither is sent."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return credential.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def _caller(request: Request, policy: AccessPolicy) -> Caller | None:
+    credential = presented_credential(request)
+    if credential is None:
         return None
-    verifier: KeyVerifier = request.app.state.api_keys
-    key = await verifier.verify(presented)
-    if key is None:
-        raise _unauthorized("The API key is not valid")
-    return key
+    for authenticator in policy.authenticators:
+        caller = await authenticator.authenticate(credential)
+        if caller is not None:
+            return caller
+    raise unauthorized("The credentials are not valid")
 
 
-def _require_scope(key: VerifiedKey | None, scope: str) -> None:
-    if key is None:
-        raise _unauthorized("An API key is required: send Authorization: Bearer <key>")
-    if scope not in key.scopes:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"The API key lacks the '{scope}' scope")
-
-
-def _unauthorized(message: str) -> HTTPException:
+def unauthorized(message: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}
     )
-
-
-def client_ip(request: Request, settings: Settings) -> str:
-    """The client's address as the server saw it, or from CLIENT_IP_HEADER when that is set.
-
-    Uvicorn and Gunicorn already replace the connection's address with one from
-    X-Forwarded-For when the connection comes from FORWARDED_ALLOW_IPS, so this never reads
-    that header itself: any client can send one. CLIENT_IP_HEADER is for platforms that set a
-    header of their own, overwriting whatever the client sent (Vercel: x-vercel-forwarded-for).
-    """
-    if settings.client_ip_header and (value := request.headers.get(settings.client_ip_header)):
-        return value.split(",", 1)[0].strip()
-    return request.client.host if request.client else "unknown"

@@ -1,20 +1,20 @@
-"""The async database: engine construction, its owner, and what requests get from it.
+"""The async database: the engine, its owner, the models' base, and the session dependency.
 
-Endpoints that write take a session (`SessionDep`): one transaction, committed when the
-endpoint returns. Endpoints that only read take the `Database` (`DatabaseDep`) and open an
-autocommit connection for the length of their query:
+Endpoints that write take a session (`SessionDep`): one transaction, committed before the
+response is sent, rolled back if the endpoint raises. Endpoints that only read open an
+autocommit connection for the length of their query, in the endpoint:
 
-    async with database.reader.connect() as connection:
+    async with database.connect() as connection:
         row = (await connection.execute(SELECT_ITEM, {"item_id": item_id})).first()
 
 That is a block in the endpoint rather than a dependency with `yield` on purpose: FastAPI
 enters and leaves such a dependency through an exit stack and a cancel scope, which cost a
-read more than a quarter of its throughput (BENCHMARKS.md). The block also returns the connection
-to the pool as soon as the rows are in, before the response is built.
+read more than a quarter of its throughput (BENCHMARKS.md). The block also returns the
+connection to the pool as soon as the rows are in, before the response is built.
 
-The engine is never created at import time. The app's lifespan creates it (by reading
-`Database.engine`) and disposes of it (`Database.dispose`); a runtime that never runs the
-lifespan gets it lazily on first use through the same property.
+The engine is never created at import time. The app's lifespan calls `Database.start()`
+and `Database.dispose()`; a runtime that never runs the lifespan (Mangum with lifespan off,
+Vercel's older mode) gets the engine on first use, since `connect()` and `session()` start it.
 
 Serverless runtimes break two assumptions of a long-running server. An instance can be frozen
 between requests (so connections kept open go stale) and Mangum may run each invocation on a
@@ -30,18 +30,37 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import NullPool, text
+from sqlalchemy import MetaData, NullPool, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import DeclarativeBase
 
-from app.settings import Settings
+from app.services import services
+from app.settings import CoreSettings
+
+# Explicit names for constraints and indexes, so every migration (and every error that names a
+# constraint) sees the same name on SQLite and on Postgres.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+class Base(DeclarativeBase):
+    """The base of every feature's models: one metadata, so Alembic sees all tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def create_engine(settings: CoreSettings) -> AsyncEngine:
     url = settings.database
     if url.is_sqlite:
         # One file, one writer: a pool buys nothing and NullPool keeps SQLite's locking simple.
@@ -49,6 +68,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
             url.url,
             poolclass=NullPool,
             connect_args={"timeout": settings.db_connect_timeout},
+            # Statement parameters are request data: never in an exception's message.
+            hide_parameters=True,
         )
 
     connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
@@ -64,23 +85,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args["prepared_statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = _unnamed_statement
         # No `server_settings` here: PgBouncer refuses a startup parameter it does not know,
-        # statement_timeout included. Set it on the role instead (see the README).
+        # statement_timeout included. Set it on the role instead (docs/operations.md).
     elif settings.db_statement_timeout:
         # Server-side, so a runaway query is stopped by Postgres itself, not just abandoned.
         milliseconds = int(settings.db_statement_timeout * 1000)
         connect_args["server_settings"] = {"statement_timeout": str(milliseconds)}
 
-    if settings.db_null_pool:
-        return create_async_engine(url.url, poolclass=NullPool, connect_args=connect_args)
-    return create_async_engine(
-        url.url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        pool_recycle=settings.db_pool_recycle,
-        pool_pre_ping=settings.db_pool_pre_ping,
-        connect_args=connect_args,
-    )
+    pool: dict[str, Any] = {"poolclass": NullPool}
+    if not settings.db_null_pool:
+        pool = {
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.db_pool_timeout,
+            "pool_recycle": settings.db_pool_recycle,
+            "pool_pre_ping": settings.db_pool_pre_ping,
+        }
+    return create_async_engine(url.url, connect_args=connect_args, hide_parameters=True, **pool)
 
 
 def _unnamed_statement() -> str:
@@ -95,56 +115,49 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class Database:
-    """Owns the engine and session factory of one app instance."""
+    """Owns the engine of one app instance, and hands out sessions and read connections."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self._settings = settings
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        # The engine in autocommit mode, on the same pool: a lone SELECT then costs one round
+        # trip, with no BEGIN before it and no COMMIT or ROLLBACK after it.
         self._reader: AsyncEngine | None = None
         # With a pool that keeps connections: the event loop they were opened on.
-        self._pooled = False
         self._pool_loop: asyncio.AbstractEventLoop | None = None
 
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            self._engine = create_engine(self._settings)
-            self._pooled = not isinstance(self._engine.pool, NullPool)
-        if self._pooled:
-            self._follow_event_loop(self._engine)
-        return self._engine
-
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        engine = self.engine
-        if self._sessions is None:
-            # expire_on_commit=False: response models read attributes after the commit.
+    def start(self) -> AsyncEngine:
+        """The engine, created on the first call; on a new event loop, with a fresh pool."""
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = create_engine(self._settings)
             self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        return self._sessions
-
-    @property
-    def reader(self) -> AsyncEngine:
-        """The engine in autocommit mode, on the same pool: for reads that need no transaction.
-
-        A lone SELECT then costs one round trip, with no BEGIN before it and no COMMIT or
-        ROLLBACK after it.
-        """
-        engine = self.engine
-        if self._reader is None:
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self._reader
+        if not isinstance(engine.pool, NullPool):
+            self._follow_event_loop(engine)
+        return engine
+
+    def session(self) -> AsyncSession:
+        """A new session (one transaction at a time); `async with` closes it."""
+        self.start()
+        assert self._sessions is not None
+        return self._sessions()
+
+    def connect(self) -> AsyncConnection:
+        """An autocommit connection for reads; `async with` opens and returns it."""
+        self.start()
+        assert self._reader is not None
+        return self._reader.connect()
 
     async def ping(self) -> None:
-        async with self.reader.connect() as connection:
+        async with self.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
-        self._engine = None
-        self._sessions = None
-        self._reader = None
+        self._engine = self._sessions = self._reader = None
         self._pool_loop = None
 
     def _follow_event_loop(self, engine: AsyncEngine) -> None:
@@ -159,21 +172,14 @@ class Database:
         self._pool_loop = loop
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
 # async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.
 async def get_database(request: Request) -> Database:
-    return _database(request)
+    return services(request).database
 
 
-# get_session reads the app's Database from the request itself rather than through
-# get_database: FastAPI resolves every dependency on every request, and each level costs.
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request: committed when the endpoint returns, rolled back if it raises."""
-    async with _database(request).sessions() as session:
+    async with services(request).database.session() as session:
         try:
             yield session
         except BaseException:

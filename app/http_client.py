@@ -18,18 +18,19 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from app.settings import Settings
+from app.services import services
+from app.settings import CoreSettings
 
 
 class HTTPClient:
     """Owns the outbound client of one app instance."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self._settings = settings
         self._client: httpx.AsyncClient | None = None
 
-    @property
     def client(self) -> httpx.AsyncClient:
+        """The client, made on the first call."""
         if self._client is None:
             settings = self._settings
             self._client = httpx.AsyncClient(
@@ -54,8 +55,7 @@ class HTTPClient:
 
 # async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.
 async def get_http_client(request: Request) -> httpx.AsyncClient:
-    owner: HTTPClient = request.app.state.http
-    return owner.client
+    return services(request).http.client()
 
 
 HTTPClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]

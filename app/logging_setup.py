@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.request_id import current_request_id
-from app.settings import LogFormat, Settings
+from app.settings import CoreSettings
 
 _HANDLER_NAME = "app"
 # Servers' loggers that get their handlers replaced by ours.
@@ -69,13 +69,12 @@ class ConsoleFormatter(logging.Formatter):
         return super().format(record)
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: CoreSettings) -> None:
     """Install the handler; calling it again (one app per test) replaces it, never adds one."""
     handler = logging.StreamHandler(sys.stdout)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(_RequestIdFilter())
-    json_lines = settings.log_format is LogFormat.JSON
-    handler.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
+    handler.setFormatter(JsonFormatter() if settings.json_logs else ConsoleFormatter())
 
     # No line shows where it was logged from, or which thread, process or task wrote it, so
     # none of that is collected: walking the stack for each record is most of its cost. (The

@@ -1,6 +1,10 @@
-"""The application factory, and the module-level `app` that servers import.
+"""The application factory, and the `app` that servers import.
 
-uvicorn app.main:app            gunicorn -c gunicorn.conf.py app.main:app
+    uvicorn app.main:app            gunicorn -c gunicorn.conf.py app.main:app
+
+`create_app` builds the core (middleware, error handlers, probes, the services the lifespan
+owns) and then adds each feature with the lines that name it. To remove a feature, delete its
+folder in app/, its tests in tests/, and its lines here (docs/features.md).
 """
 
 from __future__ import annotations
@@ -10,45 +14,56 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
+import app.api_keys as api_keys
+import app.items as items
+import app.rate_limits as rate_limits
 from app import __version__
-from app.api_keys import KeyVerifier
+from app.access import AccessPolicy
 from app.database import Database
 from app.errors import error_responses, register_error_handlers
+from app.health import router as health_router
 from app.http_client import HTTPClient
 from app.logging_setup import configure_logging
 from app.middleware import middleware_stack
-from app.rate_limit import RateLimiter, create_rate_limiter
-from app.routers import health, items
-from app.settings import Environment, Settings
+from app.migrate import prepare_development_database
+from app.services import Services, attach, services_of
+from app.settings import CoreSettings
+from app.settings_errors import load_settings
 
 logger = logging.getLogger(__name__)
 
 
+class Settings(
+    api_keys.ApiKeySettings,
+    rate_limits.RateLimitSettings,
+    CoreSettings,
+):
+    """The core's settings and those of every feature this app includes."""
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    database: Database = app.state.database
+    owned = services_of(app)
+    settings = owned.settings
     # str(settings.database) hides the password.
     logger.info("starting: environment %s, database %s", settings.environment, settings.database)
-    rate_limiter: RateLimiter = app.state.rate_limiter
-    if settings.environment is Environment.DEVELOPMENT and settings.database.is_sqlite:
-        # The embedded development database is migrated on start so a fresh clone runs with
-        # one command. Anywhere else migrations are a deploy step, never a start-up side effect.
-        from app.migrate import upgrade_to_head
-
-        await upgrade_to_head(settings)
-    database.engine  # noqa: B018 - create the engine here rather than on the first request
+    await prepare_development_database(settings)
+    owned.database.start()
     try:
         yield
     finally:
-        await app.state.http.aclose()
-        await rate_limiter.close()
-        await database.dispose()
+        await owned.aclose()
+
+
+def _operation_id(route: APIRoute) -> str:
+    # The endpoint's name (`get_item`): generated clients name their methods after it.
+    return route.name
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings(Settings)
     configure_logging(settings)
     docs = settings.docs_enabled
     app = FastAPI(
@@ -61,19 +76,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         middleware=middleware_stack(settings),
         # Any operation can fail unexpectedly; clients should know what that looks like.
         responses=error_responses(500),
+        generate_unique_id_function=_operation_id,
     )
-    app.state.settings = settings
-    # Holds no connection until first used: the lifespan starts it, or the first request does
-    # on runtimes that never run the lifespan.
-    app.state.database = Database(settings)
-    # The same for the outbound HTTP client: made on first use, closed by the lifespan.
-    app.state.http = HTTPClient(settings)
-    app.state.api_keys = KeyVerifier(app.state.database, settings.api_key_cache_seconds)
-    app.state.rate_limiter = create_rate_limiter(settings, app.state.database)
+    # Holds no connection until the lifespan starts it (or, on runtimes that never run the
+    # lifespan, the first request does).
+    owned = Services(
+        settings=settings,
+        database=Database(settings),
+        http=HTTPClient(settings),
+        access=AccessPolicy(reads_need_credentials=settings.api_keys_required_for_reads),
+    )
+    attach(app, owned)
     register_error_handlers(app)
-    app.include_router(health.router)
+    app.include_router(health_router)
+
     app.include_router(items.router)
+    api_keys.install(owned, settings)
+    rate_limits.install(owned, settings)
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    # `app` is made when a server first asks for it, not when this module is imported, so that
+    # importing create_app (tests, tools) never reads the environment.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,9 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_response
 from app.request_id import choose_request_id, current_request_id
-from app.settings import Environment, Settings
+from app.settings import CoreSettings
 
-logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("app.access")
 
 # Safe for the API and for /docs and /redoc, which load Swagger UI and ReDoc from a CDN: no
@@ -40,11 +39,11 @@ PROBE_PATHS = frozenset({"/health", "/ready"})
 HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000")
 
 
-def middleware_stack(settings: Settings) -> list[Middleware]:
+def middleware_stack(settings: CoreSettings) -> list[Middleware]:
     stack = [
         Middleware(
             RequestMiddleware,
-            hsts=settings.environment is Environment.PRODUCTION,
+            hsts=settings.is_production,
             debug=settings.debug,
         )
     ]
@@ -66,11 +65,13 @@ def middleware_stack(settings: Settings) -> list[Middleware]:
 
 class RequestMiddleware:
     """Per request: pick its ID, add the ID and security headers to the response, write one
-    access-log line, and turn an unhandled exception into a logged 500 in the error shape.
+    access-log line, and answer an unhandled exception with a 500 in the error shape.
 
     The 500 is made here rather than in an `Exception` handler: Starlette runs that handler
-    outside all middleware, so its response would miss these headers, and it re-raises the
-    exception for the server to log a second time.
+    outside all middleware, so its response would miss these headers. The exception is then
+    re-raised, as Starlette's ServerErrorMiddleware does, so that whatever wraps the app (an
+    error tracker, a tracer, the server) sees it. The server logs it, once, with its stack
+    trace: the request's ID is still set in the task that logs it, so the line carries it.
     """
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False, debug: bool = False) -> None:
@@ -99,38 +100,41 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
-            # Logged once, here, with the stack trace and (through the log filter) the ID.
-            logger.exception("unhandled exception in %s %s", scope["method"], scope["path"])
             if status is None:
                 message = "Internal server error"
                 if self.debug:  # development only: production refuses DEBUG
                     message = f"{message}: {exc!r}"
                 await error_response(500, message)(scope, receive, send_with_headers)
-            # Not re-raised: the server would log it again. After a started response there is
-            # nothing to send; the server closes the unfinished response.
-        finally:
-            # A probe that succeeds is not logged: platforms call it every few seconds, and
-            # those lines would bury the requests worth reading. A failing one is logged.
-            probe = scope["path"] in PROBE_PATHS and status is not None and status < 400
-            if not probe and access_logger.isEnabledFor(logging.INFO):
-                duration_ms = round((time.perf_counter() - started) * 1000, 1)
-                method, path = scope["method"], scope["path"]  # path: never the query string
-                client = scope["client"][0] if scope.get("client") else None
-                access_logger.info(
-                    "%s %s %s %.1fms",
-                    method,
-                    path,
-                    status,
-                    duration_ms,
-                    extra={
-                        "method": method,
-                        "path": path,
-                        "status": status,
-                        "duration_ms": duration_ms,
-                        "client": client,
-                    },
-                )
-            current_request_id.reset(token)
+            # After a started response there is nothing to send; the server closes it.
+            self._log_access(scope, status, started)
+            raise
+        self._log_access(scope, status, started)
+        current_request_id.reset(token)
+
+    @staticmethod
+    def _log_access(scope: Scope, status: int | None, started: float) -> None:
+        # A probe that succeeds is not logged: platforms call it every few seconds, and
+        # those lines would bury the requests worth reading. A failing one is logged.
+        probe = scope["path"] in PROBE_PATHS and status is not None and status < 400
+        if probe or not access_logger.isEnabledFor(logging.INFO):
+            return
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        method, path = scope["method"], scope["path"]  # path: never the query string
+        client = scope["client"][0] if scope.get("client") else None
+        access_logger.info(
+            "%s %s %s %.1fms",
+            method,
+            path,
+            status,
+            duration_ms,
+            extra={
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client": client,
+            },
+        )
 
 
 class BodyLimitMiddleware:

@@ -1,4 +1,11 @@
-"""Run the Alembic migrations: `python -m app.migrate` upgrades the database to head.
+"""Alembic migrations: every feature's branch, upgraded together.
+
+    python -m app.migrate                          upgrade DATABASE_URL to every branch's head
+    python -m app.migrate new FEATURE "message"    autogenerate a revision in app/FEATURE/migrations
+
+Each feature package keeps its tables' migrations in its own `migrations/` folder, as an
+Alembic branch labelled with the package's name (app/features.py), so deleting the folder
+takes its migrations with it. The database's `alembic_version` holds one row per branch.
 
 On PostgreSQL the upgrade runs under an advisory lock, so copies started at once (a retried
 deploy, two services sharing a database, a manual run during a deploy) take turns: the first
@@ -7,7 +14,12 @@ migrates, the others wait, then find the schema at head and change nothing.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
@@ -15,9 +27,11 @@ from alembic.config import Config
 from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.settings import Settings
+from app.features import APP, migration_directories
+from app.settings import CoreSettings, Environment
+from app.settings_errors import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = APP.parent
 
 # Any constant works as long as nothing else in the database takes an advisory lock with it.
 MIGRATION_LOCK_KEY = 0x6D6967726174696F  # "migratio" in ASCII, within a signed 64-bit int
@@ -26,16 +40,19 @@ MIGRATION_LOCK_KEY = 0x6D6967726174696F  # "migratio" in ASCII, within a signed 
 def alembic_config(database_url: str) -> Config:
     config = Config(ROOT / "alembic.ini")
     config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option(
+        "version_locations", os.pathsep.join(str(path) for path in migration_directories())
+    )
     # env.py reads the URL from here, so the caller's settings win over the environment.
     config.attributes["database_url"] = database_url
     return config
 
 
-async def upgrade_to_head(settings: Settings) -> None:
+async def upgrade_to_head(settings: CoreSettings) -> None:
     config = alembic_config(settings.database.url)
     if settings.database.is_sqlite:
         # Alembic's async env.py runs its own event loop, so it needs a thread of its own.
-        await asyncio.to_thread(command.upgrade, config, "head")
+        await asyncio.to_thread(command.upgrade, config, "heads")
         return
 
     # The lock lives on a connection of its own, held while Alembic migrates on another.
@@ -52,16 +69,56 @@ async def upgrade_to_head(settings: Settings) -> None:
             key = {"key": MIGRATION_LOCK_KEY}
             await lock.execute(text("SELECT pg_advisory_lock(:key)"), key)
             try:
-                await asyncio.to_thread(command.upgrade, config, "head")
+                await asyncio.to_thread(command.upgrade, config, "heads")
             finally:
                 await lock.execute(text("SELECT pg_advisory_unlock(:key)"), key)
     finally:
         await engine.dispose()
 
 
-def main() -> None:
-    asyncio.run(upgrade_to_head(Settings()))
+async def prepare_development_database(settings: CoreSettings) -> None:
+    """Migrate the embedded development database, so a fresh clone runs with one command.
+
+    Anywhere else migrations are a deploy step, never a start-up side effect.
+    """
+    if settings.environment is Environment.DEVELOPMENT and settings.database.is_sqlite:
+        await upgrade_to_head(settings)
+
+
+def new_revision(feature: str, message: str) -> None:
+    """Autogenerate a revision for the feature's models, against a scratch SQLite database
+    migrated to every head, so it holds exactly what the models add."""
+    directory = APP / feature / "migrations"
+    first = not directory.is_dir()
+    directory.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        config = alembic_config(f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}")
+        command.upgrade(config, "heads")
+        # A new folder starts a branch of its own, labelled with the feature's name.
+        command.revision(
+            config,
+            message=message,
+            autogenerate=True,
+            head="base" if first else f"{feature}@head",
+            branch_label=feature if first else None,
+            version_path=str(directory),
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.migrate", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command")
+    new = commands.add_parser("new", help="autogenerate a revision for a feature's models")
+    new.add_argument("feature", help="the feature package, e.g. widgets for app/widgets/")
+    new.add_argument("message", help='what the revision does, e.g. "create widgets"')
+    arguments = parser.parse_args(argv)
+    if arguments.command == "new":
+        new_revision(arguments.feature, arguments.message)
+    else:
+        asyncio.run(upgrade_to_head(load_settings(CoreSettings)))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

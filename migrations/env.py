@@ -1,8 +1,13 @@
-"""Alembic environment: async, and configured by the app's own settings."""
+"""Alembic environment: async, configured by the app's settings, with every feature's models.
+
+The version locations (one folder per feature) come from app/migrate.py's `alembic_config`;
+run migrations through `python -m app.migrate`, which sets them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 from logging.config import fileConfig
 
 from alembic import context
@@ -10,20 +15,24 @@ from sqlalchemy import NullPool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.models import Base
-from app.settings import Settings
+from app.database import Base
+from app.features import feature_modules
+from app.settings import CoreSettings
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("database_url"):
     # Only when run as the `alembic` command: an app calling in keeps its own logging.
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
+# Each feature's tables join Base.metadata when its models module is imported.
+for module in feature_modules("models"):
+    importlib.import_module(module)
 target_metadata = Base.metadata
 
 
 def _database_url() -> str:
     url: str | None = config.attributes.get("database_url")
-    return url or Settings().database.url
+    return url or CoreSettings().database.url
 
 
 def _run(connection: Connection) -> None:

@@ -1,12 +1,18 @@
-"""Shared fixtures: a real, migrated database per test session, and the app with its lifespan.
+"""Shared fixtures: a real, migrated database per test process, and the app with its lifespan.
 
 The suite runs on SQLite by default. With TEST_DATABASE_URL pointing at a PostgreSQL server
-it creates a database of its own there, runs every test against it, and drops it at the end.
+it creates a database of its own there (one per pytest-xdist worker), runs every test against
+it, and drops it at the end.
+
+The suite is hermetic: the settings a developer's shell exports (ENVIRONMENT, DATABASE_URL,
+REDIS_URL, RATE_LIMIT, ...) are removed from this process's environment before any test runs,
+and no settings object reads a `.env` file (`make_settings`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,37 +24,55 @@ import httpx
 import pytest
 from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import NullPool, text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy import NullPool
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.api_keys import create_api_key
-from app.main import create_app
+from app.access import READ, WRITE, Caller
+from app.database import Base
+from app.features import feature_modules
+from app.main import Settings, create_app
 from app.migrate import alembic_config
-from app.settings import Settings
-from tests.servers import free_port
+from tests.servers import free_port, settings_variables
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+# .ci/run sets this for its PostgreSQL pass: a test that needs a server it was not given then
+# fails instead of being skipped.
+REQUIRE_SERVERS = os.environ.get("TEST_REQUIRE_SERVERS", "") == "1"
+
+for _variable in settings_variables():
+    os.environ.pop(_variable, None)
+
+# Every feature's tables, so that tests can empty them without naming any feature.
+for _module in feature_modules("models"):
+    importlib.import_module(_module)
+
+FULL_ACCESS = Caller("test:full-access", frozenset({"read", "write"}))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skips = {
-        "postgres": (
-            TEST_DATABASE_URL,
-            "needs PostgreSQL: set TEST_DATABASE_URL (the CI run does)",
-        ),
-        "redis": (TEST_REDIS_URL, "needs Redis: set TEST_REDIS_URL (the CI run does)"),
+    needs = {
+        "postgres": (TEST_DATABASE_URL, "needs PostgreSQL: set TEST_DATABASE_URL"),
+        "redis": (TEST_REDIS_URL, "needs Redis: set TEST_REDIS_URL"),
     }
-    for marker, (url, reason) in skips.items():
-        if url:
+    for marker, (url, reason) in needs.items():
+        if url or REQUIRE_SERVERS:
             continue
         for item in items:
             if marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def make_settings(database_url: str = "", **overrides: Any) -> Settings:
+    """The app's settings for a test: `environment=test`, and nothing read from a `.env`."""
+    fields: dict[str, Any] = {"environment": "test", "database_url": database_url, **overrides}
+    return Settings(_env_file=None, **fields)
+
+
 def _admin_dsn() -> str:
     """TEST_DATABASE_URL as asyncpg itself takes it (no SQLAlchemy driver suffix)."""
+    if not TEST_DATABASE_URL:
+        raise AssertionError("this test needs PostgreSQL: set TEST_DATABASE_URL")
     return TEST_DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
@@ -61,7 +85,7 @@ async def _postgres_admin(statement: str) -> None:
 
 
 def create_postgres_database() -> str:
-    """A new, empty database on the test server; returns its URL in Render's form."""
+    """A new, empty database on the test server; returns its URL."""
     name = f"template_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
     base = _admin_dsn().rsplit("/", 1)[0]
@@ -71,6 +95,10 @@ def create_postgres_database() -> str:
 def drop_postgres_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def migrate(url: str) -> None:
+    command.upgrade(alembic_config(make_settings(url).database.url), "heads")
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +115,8 @@ def empty_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 @pytest.fixture(scope="session")
 def database_url(empty_database_url: str) -> str:
-    """The session's database, migrated to head with the real migrations."""
-    settings = Settings(_env_file=None, environment="test", database_url=empty_database_url)
-    command.upgrade(alembic_config(settings.database.url), "head")
+    """The session's database, migrated to every head with the real migrations."""
+    migrate(empty_database_url)
     return empty_database_url
 
 
@@ -99,7 +126,7 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
     overrides: dict[str, Any] = {}
     for marker in request.node.iter_markers("settings"):
         overrides = {**marker.kwargs, **overrides}  # the marker closest to the test wins
-    return Settings(_env_file=None, environment="test", database_url=database_url, **overrides)
+    return make_settings(database_url, **overrides)
 
 
 @pytest.fixture
@@ -111,31 +138,12 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         await empty_tables(settings.database_url)
 
 
-async def make_api_key(app: FastAPI, *scopes: str, name: str = "test") -> str:
-    async with app.state.database.sessions.begin() as session:
-        _, key = await create_api_key(session, name, scopes)
-    return key
-
-
-async def store_api_key(database_url: str, *scopes: str) -> str:
-    """A new key in the database at `database_url`, for a server running in another process."""
-    url = Settings(_env_file=None, database_url=database_url).database.url
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with async_sessionmaker(engine).begin() as session:
-            _, key = await create_api_key(session, "test", scopes)
-        return key
-    finally:
-        await engine.dispose()
-
-
 async def empty_tables(database_url: str) -> None:
-    url = Settings(_env_file=None, database_url=database_url).database.url
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(make_settings(database_url).database.url, poolclass=NullPool)
     try:
         async with engine.begin() as connection:
-            for table in ("items", "api_keys", "rate_limit_counters"):
-                await connection.execute(text(f"DELETE FROM {table}"))
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(table.delete())
     finally:
         await engine.dispose()
 
@@ -147,33 +155,37 @@ async def empty_tables_after(database_url: str) -> AsyncIterator[None]:
     await empty_tables(database_url)
 
 
-@pytest.fixture
-async def stored_api_key(database_url: str, empty_tables_after: None) -> str:
-    """A key with both scopes in the session's database, for servers in other processes."""
-    return await store_api_key(database_url, "read", "write")
-
-
-@pytest.fixture
-async def api_key(app: FastAPI) -> str:
-    """A key with the `read` and `write` scopes, in the test's database."""
-    return await make_api_key(app, "read", "write")
+def asgi_client(app: FastAPI, **options: Any) -> httpx.AsyncClient:
+    # raise_app_exceptions=False: an unhandled exception is answered with a 500 (and re-raised
+    # for the server, which is what a real server logs); the test sees that response.
+    transport = httpx.ASGITransport(
+        app=app, raise_app_exceptions=False, client=options.pop("client", ("127.0.0.1", 123))
+    )
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", **options)
 
 
 @pytest.fixture
 async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    """A client that sends no credentials."""
+    async with asgi_client(app) as client:
         yield client
 
 
+def grant_full_access(app: FastAPI) -> None:
+    """Let every request read and write, as if it carried valid credentials with both scopes."""
+
+    async def full_access() -> Caller:
+        return FULL_ACCESS
+
+    app.dependency_overrides[READ] = full_access
+    app.dependency_overrides[WRITE] = full_access
+
+
 @pytest.fixture
-async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that sends `api_key`, so it may read and write."""
-    transport = httpx.ASGITransport(app=app)
-    headers = {"Authorization": f"Bearer {api_key}"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=headers
-    ) as client:
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests may read and write, whatever credential features the app has."""
+    grant_full_access(app)
+    async with asgi_client(app) as client:
         yield client
 
 
@@ -198,9 +210,8 @@ def fresh_postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def migrated_postgres_url(fresh_postgres_url: str) -> str:
-    """A new PostgreSQL database of this test's own, migrated to head."""
-    settings = Settings(_env_file=None, environment="test", database_url=fresh_postgres_url)
-    command.upgrade(alembic_config(settings.database.url), "head")
+    """A new PostgreSQL database of this test's own, migrated to every head."""
+    migrate(fresh_postgres_url)
     return fresh_postgres_url
 
 

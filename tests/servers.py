@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -15,20 +16,22 @@ from pathlib import Path
 
 import httpx
 
-# Variables of the developer's shell that would change what the server under test does.
-_APP_VARIABLES = {
-    "DATABASE_URL",
-    "ENVIRONMENT",
-    "TEST_DATABASE_URL",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "FORWARDED_ALLOW_IPS",
-}
-# ...and those that tell the app it runs on a serverless platform, or behind a pooler.
-_APP_VARIABLES |= {"DB_POOL_MODE", "DB_POOLER", "VERCEL", "AWS_LAMBDA_FUNCTION_NAME"}
-_APP_PREFIXES = ("GUNICORN_",)
+# Variables of the developer's shell that would change what a server under test does, besides
+# the app's own settings: those of the servers and platforms.
+_SERVER_VARIABLES = {"PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "TEST_DATABASE_URL"}
+_SERVER_PREFIXES = ("GUNICORN_",)
 # What a deployed server reads from a clone of the repository (no .env, no local database).
-_DEPLOYED_PATHS = ("app", "migrations", "alembic.ini", "gunicorn.conf.py")
+_DEPLOYED_PATHS = ("app", "api", "migrations", "alembic.ini", "gunicorn.conf.py")
+
+
+def settings_variables() -> set[str]:
+    """Every environment variable the app's settings read, as the environment spells it."""
+    from app.main import Settings
+
+    return {
+        (field.validation_alias if isinstance(field.validation_alias, str) else name).upper()
+        for name, field in Settings.model_fields.items()
+    }
 
 
 def free_port() -> int:
@@ -39,10 +42,11 @@ def free_port() -> int:
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:
+    unwanted = settings_variables() | _SERVER_VARIABLES
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in _APP_VARIABLES and not k.startswith(_APP_PREFIXES)
+        if k.upper() not in unwanted and not k.startswith(_SERVER_PREFIXES)
     }
     env.update(overrides)
     return env
@@ -57,7 +61,10 @@ def shell_environment(**overrides: str) -> dict[str, str]:
 
 
 def checkout(repo_root: Path, destination: Path) -> Path:
-    """Copy what a deployed server reads from the repository, as a fresh clone has it."""
+    """Copy what a deployed server reads from the repository, as a fresh clone has it, and
+    the app with test routes beside it (`served_app:app`)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo_root / "tests" / "served_app.py", destination / "served_app.py")
     for name in _DEPLOYED_PATHS:
         source = repo_root / name
         if source.is_dir():
@@ -99,24 +106,34 @@ def wait_until_refused(port: int, timeout: float = 10) -> None:
 def running(
     command: list[str] | str, *, env: Mapping[str, str], cwd: Path, log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server in its own process group; stop the whole group on the way out."""
+    """Run a server in its own process group; stop the whole group on the way out.
+
+    A command given as one string (a start command from render.yaml) is split as a shell
+    would split it and executed directly, never through /bin/sh: the process is then the
+    server itself, so its pid is the one to signal and to wait for.
+    """
+    argv = shlex.split(command) if isinstance(command, str) else command
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command,
+            argv,
             env=dict(env),
             cwd=cwd,
             stdout=output,
             stderr=subprocess.STDOUT,
-            shell=isinstance(command, str),
             start_new_session=True,
         )
         try:
             yield process
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM to the process group, then wait for the process itself (SIGKILL if it hangs)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app import __version__
-from app.database import DatabaseDep
 from app.errors import error_response, error_responses
+from app.services import services
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -38,12 +38,12 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses=error_responses(503))
-async def ready(request: Request, database: DatabaseDep) -> Ready | JSONResponse:
+async def ready(request: Request) -> Ready | JSONResponse:
     """Readiness: 200 once the database answers `SELECT 1` within READY_TIMEOUT."""
-    timeout: float = request.app.state.settings.ready_timeout
+    owned = services(request)
     try:
-        async with asyncio.timeout(timeout):
-            await database.ping()
+        async with asyncio.timeout(owned.settings.ready_timeout):
+            await owned.database.ping()
     except Exception as exc:
         # The exception text can hold host names or credentials: it goes to the log only.
         logger.warning("readiness check failed: database: %s", type(exc).__name__)

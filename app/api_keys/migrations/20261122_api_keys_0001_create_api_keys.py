@@ -1,7 +1,7 @@
-"""Create the api_keys and rate_limit_counters tables.
+"""Create the api_keys table.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: api_keys_0001
+Revises:
 Created: 2026-11-22
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | None = None
+revision: str = "api_keys_0001"
+down_revision: str | None = None
+branch_labels: tuple[str, ...] | None = ("api_keys",)
 depends_on: str | None = None
 
 
@@ -35,19 +35,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
     )
-    op.create_table(
-        "rate_limit_counters",
-        sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("expires_at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_counters")),
-    )
-    op.create_index(
-        op.f("ix_rate_limit_counters_expires_at"), "rate_limit_counters", ["expires_at"]
-    )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_rate_limit_counters_expires_at"), table_name="rate_limit_counters")
-    op.drop_table("rate_limit_counters")
     op.drop_table("api_keys")

@@ -1,6 +1,8 @@
 """Rate-limit counting: requests per fixed window, kept in one of three places.
 
-Who is counted against which limit is app/access.py's business. The counts (RATE_LIMIT_BACKEND):
+`RateLimits` is the access dependency's limiter (app/access.py): it counts each API request
+against RATE_LIMIT or RATE_LIMIT_WRITE, per caller (per credential, or per client IP without
+one). The counts live in one of three places (RATE_LIMIT_BACKEND):
 - memory: a dict in this process. Each worker and each serverless instance counts on its own,
   so it suits development and tests only.
 - postgres: one atomic upsert per request in the app's own database, shared by every process
@@ -19,10 +21,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from fastapi import HTTPException, Request, Response, status
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.access import Caller, Scope
 from app.database import Database
-from app.settings import Rate, RateLimitBackend, Settings
+from app.rate_limits.settings import Rate, RateLimitBackend, RateLimitSettings
 
 if TYPE_CHECKING:
     import asyncpg
@@ -94,7 +98,7 @@ class PostgresCounter:
         self._next_cleanup = 0.0
 
     async def increment(self, key: str, expires_at: int) -> int:
-        async with self._database.engine.connect() as connection:
+        async with self._database.connect() as connection:
             # A connection from the app's pool, used through asyncpg directly: this runs on
             # every API request, and SQLAlchemy's execute() would add a few hundred
             # microseconds to it. Nothing begins a transaction, so the statement commits itself.
@@ -219,7 +223,7 @@ class RateLimiter:
         await self._counter.close()
 
 
-def create_rate_limiter(settings: Settings, database: Database) -> RateLimiter:
+def create_rate_limiter(settings: RateLimitSettings, database: Database) -> RateLimiter:
     backend = settings.limiter_backend
     counter: Counter
     if backend is RateLimitBackend.REDIS:
@@ -234,3 +238,57 @@ def create_rate_limiter(settings: Settings, database: Database) -> RateLimiter:
         prefix=settings.rate_limit_key_prefix,
         fail_open=settings.rate_limit_fail_open,
     )
+
+
+class RateLimits:
+    """The access dependency's limiter: reads against RATE_LIMIT, writes RATE_LIMIT_WRITE."""
+
+    def __init__(self, limiter: RateLimiter, settings: RateLimitSettings) -> None:
+        self._limiter = limiter
+        self._rates: dict[Scope, Rate | None] = {
+            "read": settings.rate_limit,
+            "write": settings.rate_limit_write,
+        }
+        self._client_ip_header = settings.client_ip_header
+
+    async def limit(
+        self, request: Request, response: Response, caller: Caller | None, scope: Scope
+    ) -> None:
+        rate = self._rates[scope]
+        if rate is None:
+            return
+        who = caller.id if caller else f"ip:{self.client_ip(request)}"
+        try:
+            usage = await self._limiter.hit(f"{scope}:{who}", rate)
+        except LimiterUnavailable:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "Rate limiting is unavailable; try again shortly",
+                headers={"Retry-After": "1"},
+            ) from None
+        if usage is None:  # the backend is down and RATE_LIMIT_FAIL_OPEN lets us through
+            return
+        headers = usage.headers()
+        if usage.exceeded:
+            headers["Retry-After"] = headers["RateLimit-Reset"]
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"Rate limit exceeded: {rate.limit} requests per {rate.seconds} s",
+                headers=headers,
+            )
+        for name, value in headers.items():
+            response.headers.append(name, value)  # a fresh response: no header to replace
+
+    def client_ip(self, request: Request) -> str:
+        """The client's address as the server saw it, or from CLIENT_IP_HEADER when set.
+
+        Uvicorn and Gunicorn already replace the connection's address with one from
+        X-Forwarded-For when the connection comes from FORWARDED_ALLOW_IPS, so this never reads
+        that header itself: any client can send one. CLIENT_IP_HEADER is for platforms that
+        set a header of their own, overwriting what the client sent (Vercel:
+        x-vercel-forwarded-for).
+        """
+        header = self._client_ip_header
+        if header and (value := request.headers.get(header)):
+            return value.split(",", 1)[0].strip()
+        return request.client.host if request.client else "unknown"

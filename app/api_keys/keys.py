@@ -17,14 +17,14 @@ import hmac
 import secrets
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import Caller, unauthorized
+from app.api_keys.models import ApiKey
 from app.database import Database
-from app.models import ApiKey
 
 SCOPES = ("read", "write")
 _MARKER = "sk"
@@ -37,15 +37,6 @@ _MAX_CACHED = 10_000
 
 class KeyNotFound(LookupError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedKey:
-    """What a request knows about the key it presented."""
-
-    prefix: str
-    name: str
-    scopes: frozenset[str]
 
 
 def generate_key() -> tuple[str, str]:
@@ -102,18 +93,28 @@ async def revoke_api_key(session: AsyncSession, prefix: str) -> ApiKey:
 
 
 class KeyVerifier:
-    """Checks presented keys against the database, through a per-process cache."""
+    """Checks presented keys against the database, through a per-process cache.
+
+    As the access dependency's authenticator it claims only credentials shaped like a key
+    (`sk_<prefix>_<secret>`) and leaves any other to the next authenticator.
+    """
 
     def __init__(self, database: Database, cache_seconds: float) -> None:
         self._database = database
         self._cache_seconds = cache_seconds
-        # SHA-256 of the presented key -> (monotonic expiry, the key or None if invalid).
-        self._cache: dict[str, tuple[float, VerifiedKey | None]] = {}
+        # SHA-256 of the presented key -> (monotonic expiry, the caller or None if invalid).
+        self._cache: dict[str, tuple[float, Caller | None]] = {}
 
-    async def verify(self, key: str) -> VerifiedKey | None:
-        prefix = key_prefix(key)
+    async def authenticate(self, credential: str) -> Caller | None:
+        prefix = key_prefix(credential)
         if prefix is None:
             return None
+        caller = await self.verify(prefix, credential)
+        if caller is None:
+            raise unauthorized("The API key is not valid")
+        return caller
+
+    async def verify(self, prefix: str, key: str) -> Caller | None:
         digest = hash_key(key)
         now = time.monotonic()
         cached = self._cache.get(digest)
@@ -126,8 +127,8 @@ class KeyVerifier:
             self._cache[digest] = (now + self._cache_seconds, verified)
         return verified
 
-    async def _lookup(self, prefix: str, digest: str) -> VerifiedKey | None:
-        async with self._database.sessions() as session:
+    async def _lookup(self, prefix: str, digest: str) -> Caller | None:
+        async with self._database.session() as session:
             row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
             if row is None or row.revoked_at is not None:
                 return None
@@ -139,4 +140,4 @@ class KeyVerifier:
                 update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=func.now())
             )
             await session.commit()
-            return VerifiedKey(row.prefix, row.name, frozenset(row.scopes.split()))
+            return Caller(f"key:{row.prefix}", frozenset(row.scopes.split()))

@@ -1,6 +1,6 @@
 """Create the items table.
 
-Revision ID: 0001
+Revision ID: items_0001
 Revises:
 Created: 2026-11-22
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
+revision: str = "items_0001"
 down_revision: str | None = None
-branch_labels: str | None = None
+branch_labels: tuple[str, ...] | None = ("items",)
 depends_on: str | None = None
 
 

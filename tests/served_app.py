@@ -1,0 +1,61 @@
+"""The app as `app/main.py` builds it, plus routes that exist only for tests.
+
+Process tests serve it with the real entry points' commands and only the app's path changed
+(`gunicorn -c gunicorn.conf.py served_app:app`), so infrastructure is tested without leaning
+on any feature's routes. Copied next to `app/` in a checkout (tests/servers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+
+from app.access import PUBLIC, READ, WRITE, Caller
+from app.main import create_app
+
+router = APIRouter(prefix="/test", tags=["test"])
+
+
+@router.get("/fail")
+async def fail() -> None:
+    raise RuntimeError("boom: token=s3cr3t")
+
+
+@router.get("/sleep")
+async def sleep(seconds: Annotated[float, Query(le=30)]) -> dict[str, float]:
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+
+
+@router.get("/request")
+async def describe_request(request: Request) -> dict[str, str | None]:
+    """What the app sees of the request once the server has applied proxy headers."""
+    return {
+        "url": str(request.url),
+        "client": request.client.host if request.client else None,
+    }
+
+
+@router.get("/read", openapi_extra=PUBLIC)
+async def read(caller: Annotated[Caller | None, Depends(READ)]) -> dict[str, str | None]:
+    return {"caller": caller.id if caller else None}
+
+
+@router.post("/write")
+async def write(caller: Annotated[Caller | None, Depends(WRITE)]) -> dict[str, str | None]:
+    return {"caller": caller.id if caller else None}
+
+
+def with_test_routes(app: FastAPI) -> FastAPI:
+    app.include_router(router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    if name == "app":
+        application = with_test_routes(create_app())
+        globals()["app"] = application
+        return application
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
