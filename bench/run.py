@@ -120,13 +120,14 @@ def bench_database(admin_url: str) -> Iterator[str]:
     from alembic import command
 
     from app.migrate import alembic_config
-    from app.settings import Settings
+    from app.settings import CoreSettings
 
     name = f"bench_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
     url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
     try:
-        command.upgrade(alembic_config(Settings(database_url=url).database.url), "head")
+        settings = CoreSettings(_env_file=None, database_url=url)
+        command.upgrade(alembic_config(settings.database.url), "heads")
         asyncio.run(_seed(url))
         yield url
     finally:
@@ -220,6 +221,11 @@ def wrk(
             lua.flush()
             command += ["-s", lua.name]
         output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return parse_wrk_output(output)
+
+
+def parse_wrk_output(output: str) -> Load:
+    """What `wrk --latency` printed; every failed request counts as an error, whatever failed."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
     p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
@@ -411,12 +417,34 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def render(rows: list[Row], notes: list[str], duration: float, rounds: int) -> str:
-    pinning = "server on core 0, wrk on core 1" if _cores() >= 2 else "no pinning (one core)"
+@dataclass(frozen=True)
+class Machine:
+    """What the table's first line says the figures were measured on."""
+
+    date: datetime.date
+    cpu: str
+    cores: int
+    python: str
+    versions: str
+
+    @classmethod
+    def this_one(cls) -> Machine:
+        return cls(datetime.date.today(), _cpu(), _cores(), platform.python_version(), _versions())
+
+
+def render(
+    rows: list[Row],
+    notes: list[str],
+    duration: float,
+    rounds: int,
+    machine: Machine | None = None,
+) -> str:
+    machine = machine or Machine.this_one()
+    pinning = "server on core 0, wrk on core 1" if machine.cores >= 2 else "no pinning (one core)"
     lines = [
         START,
-        f"Run on {datetime.date.today().isoformat()}: {_cpu()}, {_cores()} cores, "
-        f"Python {platform.python_version()}, PostgreSQL on 127.0.0.1; {_versions()}.",
+        f"Run on {machine.date.isoformat()}: {machine.cpu}, {machine.cores} cores, "
+        f"Python {machine.python}, PostgreSQL on 127.0.0.1; {machine.versions}.",
         f"wrk -t1 -c64, {duration:g} s a run, the median of {rounds} rounds, {pinning}; one "
         "Gunicorn worker from gunicorn.conf.py unless the row says otherwise.",
         "",
