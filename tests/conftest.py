@@ -32,6 +32,7 @@ from app.database import Base
 from app.features import feature_modules
 from app.main import Settings, create_app
 from app.migrate import alembic_config
+from tests.clients import asgi_client
 from tests.servers import free_port, settings_variables
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -153,15 +154,6 @@ async def empty_tables_after(database_url: str) -> AsyncIterator[None]:
     """For tests that write through another process or pooler: leave every table empty."""
     yield
     await empty_tables(database_url)
-
-
-def asgi_client(app: FastAPI, **options: Any) -> httpx.AsyncClient:
-    # raise_app_exceptions=False: an unhandled exception is answered with a 500 (and re-raised
-    # for the server, which is what a real server logs); the test sees that response.
-    transport = httpx.ASGITransport(
-        app=app, raise_app_exceptions=False, client=options.pop("client", ("127.0.0.1", 123))
-    )
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver", **options)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.database_url import parse_database_url, redact
-from app.settings import Settings
+from app.main import Settings
 
 
 def test_render_internal_postgres_scheme_becomes_asyncpg() -> None:

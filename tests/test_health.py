@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from app import __version__
-from app.main import create_app
-from app.settings import Settings
+from app.main import Settings, create_app
 
 READY_TIMEOUT = 0.5
 

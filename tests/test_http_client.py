@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.http_client import HTTPClient, HTTPClientDep
-from app.main import create_app
-from app.settings import Settings
+from app.main import Settings, create_app
+from app.services import services_of
 from tests.clients import client_for
 
 READ_TIMEOUT = 0.5
@@ -75,7 +75,7 @@ def test_the_client_takes_its_timeouts_from_settings() -> None:
         http_client_write_timeout=3,
         http_client_pool_timeout=4,
     )
-    client = HTTPClient(settings).client
+    client = HTTPClient(settings).client()
     assert client.timeout == httpx.Timeout(connect=1, read=2, write=3, pool=4)
 
 
@@ -84,12 +84,12 @@ async def test_the_connection_limit_comes_from_settings(
 ) -> None:
     settings = Settings(_env_file=None, http_client_max_connections=1, http_client_pool_timeout=0.2)
     owner = HTTPClient(settings)
-    first = asyncio.create_task(owner.client.get(stalling_url))
+    first = asyncio.create_task(owner.client().get(stalling_url))
     connection, _ = await asyncio.to_thread(stalling_server.accept)
     try:
         # The only connection is taken: the next request waits POOL_TIMEOUT for it, then fails.
         with pytest.raises(httpx.PoolTimeout):
-            await owner.client.get(stalling_url)
+            await owner.client().get(stalling_url)
     finally:
         first.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -102,8 +102,8 @@ async def test_one_client_is_made_on_first_use_and_closed_with_the_lifespan(
     settings: Settings,
 ) -> None:
     app = create_app(settings)
-    owner: HTTPClient = app.state.http
+    owner = services_of(app).http
     async with client_for(app):
-        client = owner.client
-        assert owner.client is client
+        client = owner.client()
+        assert owner.client() is client
     assert client.is_closed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
+from app.main import Settings, create_app
 from tests.clients import client_for
-from tests.servers import clean_environment, free_port, running, wait_until_answers
+from tests.served_app import with_test_routes
+from tests.servers import checkout, clean_environment, free_port, running, wait_until_answers
 
 SECRETS = {
     "Authorization": "Bearer tok-AUTH-91c2",
@@ -35,17 +34,17 @@ async def test_each_request_is_one_json_line_with_its_fields(
         _env_file=None, environment="test", database_url=database_url, log_format="json"
     )
     async with client_for(create_app(settings)) as client:
-        await client.get("/api/v1/items?limit=5", headers={"X-Request-ID": "req-1"})
+        await client.get("/no-such-page", headers={"X-Request-ID": "req-1"})
 
     lines = [line for line in _json_lines(capsys.readouterr().out) if line["request_id"]]
     assert len(lines) == 1
     line = lines[0]
     assert line["logger"] == "app.access" and line["level"] == "INFO"
-    assert (line["method"], line["path"], line["status"]) == ("GET", "/api/v1/items", 200)
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/no-such-page", 404)
     assert line["request_id"] == "req-1"
     assert line["client"] == "127.0.0.1"
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
-    assert line["message"].startswith("GET /api/v1/items 200 ")
+    assert line["message"].startswith("GET /no-such-page 404 ")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
 
 
@@ -59,15 +58,15 @@ async def test_headers_and_query_string_secrets_never_reach_the_logs(
         log_format="json",
         log_level="DEBUG",
     )
-    async with client_for(create_app(settings)) as client:
-        await client.get(f"/api/v1/items/1?token={QUERY_SECRET}", headers=SECRETS)  # a 404
-        await client.get(f"/api/v1/items?limit={QUERY_SECRET}", headers=SECRETS)  # a 422
+    async with client_for(with_test_routes(create_app(settings))) as client:
+        await client.get(f"/no-such-page?token={QUERY_SECRET}", headers=SECRETS)  # a 404
+        await client.get(f"/test/sleep?seconds={QUERY_SECRET}", headers=SECRETS)  # a 422
 
     output = capsys.readouterr().out
     for secret in (*SECRETS.values(), QUERY_SECRET):
         assert secret not in output
     paths = [line["path"] for line in _json_lines(output) if line["logger"] == "app.access"]
-    assert paths == ["/api/v1/items/1", "/api/v1/items"]
+    assert paths == ["/no-such-page", "/test/sleep"]
 
 
 async def test_successful_probes_are_not_logged_but_failing_ones_are(
@@ -95,12 +94,13 @@ async def test_development_lines_are_readable_and_carry_the_request_id(
 ) -> None:
     settings = Settings(_env_file=None, environment="development", database_url=database_url)
     async with client_for(create_app(settings)) as client:
-        await client.get("/api/v1/items", headers={"X-Request-ID": "req-2"})
+        await client.get("/no-such-page", headers={"X-Request-ID": "req-2"})
 
     output = capsys.readouterr().out
-    assert re.search(r"INFO +app\.access \[req-2\] GET /api/v1/items 200 \d+\.\dms", output)
+    assert re.search(r"INFO +app\.access \[req-2\] GET /no-such-page 404 \d+\.\dms", output)
 
 
+@pytest.mark.processes
 def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
     repo_root: Path, tmp_path: Path
 ) -> None:
@@ -113,15 +113,16 @@ def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
         LOG_FORMAT="json",
         LOG_LEVEL="DEBUG",
     )
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
-    shutil.copytree(repo_root / "app", tmp_path / "app")  # away from any local .env
+    command = [sys.executable, "-m", "uvicorn", "served_app:app", "--port", str(port)]
+    clone = checkout(repo_root, tmp_path / "clone")  # away from any local .env
     log = tmp_path / "server.log"
-    with running(command, env=env, cwd=tmp_path, log=log) as server:
+    with running(command, env=env, cwd=clone, log=log) as server:
         wait_until_answers(f"{base}/health", server)
         missing = f"{base}/no-such-page?token={QUERY_SECRET}"
         httpx.get(missing, headers={**SECRETS, "X-Request-ID": "r1"})
-        crashed = httpx.get(f"{base}/api/v1/items", headers={"X-Request-ID": "r2"})
-        assert crashed.status_code == 500  # the database is unreachable
+        assert httpx.get(f"{base}/ready").status_code == 503  # the database is unreachable
+        crashed = httpx.get(f"{base}/test/fail", headers={"X-Request-ID": "r2"})
+        assert crashed.status_code == 500
 
     text = log.read_text()
     for secret in ("hunter2-DBPASS", *SECRETS.values(), QUERY_SECRET):
@@ -134,6 +135,7 @@ def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
     first = [line for line in lines if line["request_id"] == "r1"]
     assert [(line["logger"], line["path"]) for line in first] == [("app.access", "/no-such-page")]
     second = [line for line in lines if line["request_id"] == "r2"]
-    assert [line["logger"] for line in second] == ["app.middleware", "app.access"]
-    assert "Traceback" in second[0]["exception"]
+    # The access line, then the server's one report of the exception, with its stack trace.
+    assert [line["logger"] for line in second] == ["app.access", "uvicorn.error"]
+    assert "RuntimeError: boom" in second[1]["exception"]
     assert sum("Traceback" in line.get("exception", "") for line in lines) == 1

@@ -14,16 +14,19 @@ from collections.abc import Iterator
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.main import create_app
-from app.settings import Settings
+from app.database import DatabaseDep, SessionDep
+from app.main import Settings, create_app
+from app.services import services_of
+from tests.clients import client_for
+from tests.conftest import make_settings
 from tests.pgbouncer import SERVER_CONNECTIONS, running_pgbouncer
 
 pytestmark = pytest.mark.postgres
 
-ITEMS = "/api/v1/items"
 CONCURRENT_REQUESTS = 50
 
 
@@ -34,45 +37,51 @@ def pooler_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield url
 
 
-async def _serve(app: FastAPI, requests: int, key: str) -> list[httpx.Response | BaseException]:
-    """Half creates, half page reads, all at once."""
-    headers = {"Authorization": f"Bearer {key}"}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers=headers
-        ) as c:
+def _app(settings: Settings) -> FastAPI:
+    """The app with a read on an autocommit connection and a write in a session's
+    transaction: each runs a statement with a parameter, which asyncpg prepares."""
+    app = create_app(settings)
 
-            async def one(n: int) -> httpx.Response:
-                if n % 2:
-                    return await c.get(ITEMS, params={"limit": 5})
-                return await c.post(ITEMS, json={"name": f"pooled-{n}"})
+    async def read(n: int, database: DatabaseDep) -> dict[str, int]:
+        async with database.connect() as connection:
+            value = await connection.scalar(text("SELECT CAST(:n AS integer) + 1"), {"n": n})
+        return {"value": value}
 
-            return await asyncio.gather(*(one(n) for n in range(requests)), return_exceptions=True)
+    async def write(n: int, session: SessionDep) -> dict[str, int]:
+        value = await session.scalar(text("SELECT CAST(:n AS integer) * 2"), {"n": n})
+        return {"value": value}
+
+    app.add_api_route("/test/read", read)
+    app.add_api_route("/test/write", write, methods=["POST"])
+    return app
+
+
+async def _serve(app: FastAPI, requests: int) -> list[httpx.Response | BaseException]:
+    """Half writes, half reads, all at once."""
+    async with client_for(app) as client:
+
+        async def one(n: int) -> httpx.Response:
+            if n % 2:
+                return await client.get("/test/read", params={"n": n})
+            return await client.post("/test/write", params={"n": n})
+
+        return await asyncio.gather(*(one(n) for n in range(requests)), return_exceptions=True)
 
 
 def _settings(url: str, *, pooler: str, pool_mode: str = "auto", timeout: float = 30) -> Settings:
-    return Settings(
-        _env_file=None,
-        environment="test",
-        database_url=url,
-        db_pooler=pooler,
-        db_pool_mode=pool_mode,
-        db_statement_timeout=timeout,
-        # Not what is under test here: all requests at once, without any turned away.
-        rate_limit="off",
-        rate_limit_write="off",
+    return make_settings(
+        url, db_pooler=pooler, db_pool_mode=pool_mode, db_statement_timeout=timeout
     )
 
 
 @pytest.mark.parametrize("pool_mode", ["queue", "null"])
 async def test_concurrent_requests_through_a_transaction_pooler_all_succeed(
-    pooler_url: str, pool_mode: str, stored_api_key: str
+    pooler_url: str, pool_mode: str
 ) -> None:
-    app = create_app(_settings(pooler_url, pooler="transaction", pool_mode=pool_mode))
-    responses = await _serve(app, CONCURRENT_REQUESTS, stored_api_key)
+    app = _app(_settings(pooler_url, pooler="transaction", pool_mode=pool_mode))
+    responses = await _serve(app, CONCURRENT_REQUESTS)
     statuses = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in responses]
-    assert statuses == [200 if n % 2 else 201 for n in range(CONCURRENT_REQUESTS)]
+    assert statuses == [200] * CONCURRENT_REQUESTS
 
 
 async def _statements_left_on_the_server(pooler_url: str) -> int:
@@ -88,11 +97,11 @@ async def _statements_left_on_the_server(pooler_url: str) -> int:
 
 
 async def test_pooler_mode_leaves_no_prepared_statements_on_the_server_connections(
-    pooler_url: str, stored_api_key: str
+    pooler_url: str,
 ) -> None:
     before = await _statements_left_on_the_server(pooler_url)
-    app = create_app(_settings(pooler_url, pooler="transaction", pool_mode="queue"))
-    await _serve(app, CONCURRENT_REQUESTS, stored_api_key)
+    app = _app(_settings(pooler_url, pooler="transaction", pool_mode="queue"))
+    await _serve(app, CONCURRENT_REQUESTS)
     assert await _statements_left_on_the_server(pooler_url) == before
 
 
@@ -104,21 +113,24 @@ def _is_prepared_statement_error(error: BaseException) -> bool:
 
 
 async def test_without_pooler_mode_prepared_statements_break_behind_the_pooler(
-    pooler_url: str, stored_api_key: str, caplog: pytest.LogCaptureFixture
+    pooler_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Pooled connections keep their cached statements from one transaction to the next, which
     # the pooler runs on another server connection. (With NullPool, the names asyncpg numbers
     # per process collide between processes instead: DuplicatePreparedStatementError.)
     # statement_timeout=0 sends no startup parameter, so only prepared statements are at stake.
-    app = create_app(_settings(pooler_url, pooler="none", pool_mode="queue", timeout=0))
-    responses = await _serve(app, CONCURRENT_REQUESTS, stored_api_key)
+    app = _app(_settings(pooler_url, pooler="none", pool_mode="queue", timeout=0))
+    failures: list[BaseException] = []
+
+    async def record(request: Request, exc: Exception) -> Response:
+        failures.append(exc)
+        return Response(status_code=500)
+
+    app.add_exception_handler(Exception, record)
+    responses = await _serve(app, CONCURRENT_REQUESTS)
     assert any(isinstance(r, httpx.Response) and r.status_code == 500 for r in responses)
-    # Each 500 was logged with the exception behind it.
-    failures = [record.exc_info[1] for record in caplog.records if record.exc_info]
     assert failures, "expected prepared statement errors without pooler mode"
-    assert all(
-        failure is not None and _is_prepared_statement_error(failure) for failure in failures
-    ), failures
+    assert all(_is_prepared_statement_error(failure) for failure in failures), failures
 
 
 async def test_without_pooler_mode_the_statement_timeout_parameter_is_refused(
@@ -126,5 +138,5 @@ async def test_without_pooler_mode_the_statement_timeout_parameter_is_refused(
 ) -> None:
     app = create_app(_settings(pooler_url, pooler="none", timeout=30))
     with pytest.raises(DBAPIError, match="unsupported startup parameter"):
-        await app.state.database.ping()
-    await app.state.database.dispose()
+        await services_of(app).database.ping()
+    await services_of(app).database.dispose()

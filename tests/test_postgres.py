@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
+from app.main import Settings, create_app
 
 pytestmark = pytest.mark.postgres
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import MutableMapping
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.main import create_app
-from app.settings import Settings
 from tests.clients import client_for
+from tests.conftest import make_settings
+from tests.served_app import with_test_routes
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -66,14 +68,15 @@ async def test_error_bodies_carry_the_request_id_of_the_response(
     [
         ("GET", "/health", 200),
         ("GET", "/no/such/route", 404),
-        ("PUT", "/api/v1/items", 405),
-        ("GET", "/api/v1/items?limit=0", 422),
+        ("PUT", "/health", 405),
+        ("GET", "/test/sleep?seconds=forever", 422),
         ("GET", "/openapi.json", 200),
     ],
 )
 async def test_security_headers_are_on_every_response(
-    client: httpx.AsyncClient, method: str, path: str, status: int
+    app: FastAPI, client: httpx.AsyncClient, method: str, path: str, status: int
 ) -> None:
+    with_test_routes(app)
     response = await client.request(method, path)
     assert response.status_code == status
     _assert_security_headers(response)
@@ -81,11 +84,10 @@ async def test_security_headers_are_on_every_response(
 
 
 async def test_hsts_is_sent_in_production_only() -> None:
-    settings = Settings(
-        _env_file=None,
-        environment="production",
+    settings = make_settings(
         # Never connected to: /health does not touch the database.
-        database_url="postgresql://app@127.0.0.1:9/app",
+        "postgresql://app@127.0.0.1:9/app",
+        environment="production",
     )
     async with client_for(create_app(settings)) as client:
         response = await client.get("/health")
@@ -105,9 +107,7 @@ async def test_docs_pages_still_work_with_the_security_headers(
 
 
 async def test_docs_and_schema_can_be_turned_off(database_url: str) -> None:
-    settings = Settings(
-        _env_file=None, environment="test", database_url=database_url, docs_enabled=False
-    )
+    settings = make_settings(database_url, docs_enabled=False)
     async with client_for(create_app(settings)) as client:
         for path in ("/docs", "/redoc", "/openapi.json"):
             response = await client.get(path)
@@ -115,23 +115,23 @@ async def test_docs_and_schema_can_be_turned_off(database_url: str) -> None:
             assert response.json()["error"]["code"] == "not_found"
 
 
-async def test_405_allow_lists_every_method_the_path_supports(client: httpx.AsyncClient) -> None:
-    response = await client.put("/api/v1/items/1")
+async def test_405_allow_lists_every_method_the_path_supports(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    async def answer() -> None:
+        pass
+
+    for method in ("GET", "PATCH", "DELETE"):
+        app.add_api_route("/test/thing/{thing_id}", answer, methods=[method])
+    response = await client.put("/test/thing/1")
     assert response.status_code == 405
     assert response.headers["allow"] == "DELETE, GET, PATCH"
-
-
-def _add_failing_route(app: FastAPI) -> None:
-    async def fail() -> None:
-        raise RuntimeError("boom: token=s3cr3t")
-
-    app.add_api_route("/test/fail", fail)
 
 
 async def test_an_unhandled_exception_is_a_500_with_only_the_shape_and_request_id(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    _add_failing_route(app)
+    with_test_routes(app)
     response = await client.get("/test/fail", headers={"X-Request-ID": "crash-1"})
     assert response.status_code == 500
     assert response.json() == {
@@ -147,32 +147,41 @@ async def test_an_unhandled_exception_is_a_500_with_only_the_shape_and_request_i
 
 
 async def test_in_debug_mode_the_500_names_the_exception(database_url: str) -> None:
-    settings = Settings(_env_file=None, environment="test", database_url=database_url, debug=True)
-    app = create_app(settings)
-    _add_failing_route(app)
+    app = with_test_routes(create_app(make_settings(database_url, debug=True)))
     async with client_for(app) as client:
         response = await client.get("/test/fail")
     assert response.status_code == 500
     assert "RuntimeError('boom" in response.json()["error"]["message"]
 
 
-async def test_an_unhandled_exception_is_logged_once_with_its_stack_trace_and_request_id(
-    database_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    settings = Settings(
-        _env_file=None, environment="test", database_url=database_url, log_format="json"
-    )
-    app = create_app(settings)
-    _add_failing_route(app)
-    async with client_for(app) as client:
-        await client.get("/test/fail", headers={"X-Request-ID": "crash-2"})
+async def test_an_unhandled_exception_reaches_whatever_wraps_the_app(database_url: str) -> None:
+    # Error trackers and tracers wrap the app and must see the exception, after the client
+    # has had its 500: the middleware answers, then re-raises.
+    app = with_test_routes(create_app(make_settings(database_url)))
+    sent: list[int] = []
 
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    errors = [line for line in lines if "exception" in line]
-    assert len(errors) == 1
-    assert errors[0]["level"] == "ERROR"
-    assert errors[0]["request_id"] == "crash-2"
-    assert "Traceback" in errors[0]["exception"]
-    assert "RuntimeError: boom" in errors[0]["exception"]
-    access = [line for line in lines if line["logger"] == "app.access"]
-    assert [(line["status"], line["request_id"]) for line in access] == [(500, "crash-2")]
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            sent.append(message["status"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/test/fail",
+        "raw_path": b"/test/fail",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 123),
+        "server": ("testserver", 80),
+        "app": app,
+    }
+    with pytest.raises(RuntimeError, match="boom"):
+        await app(scope, receive, send)
+    assert sent == [500]

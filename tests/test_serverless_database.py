@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import NullPool, QueuePool
 
 from app.database import Database, create_engine
-from app.settings import Settings
+from app.main import Settings
 
 POSTGRES = "postgresql://app:secret@db.internal:5432/app"
 
@@ -100,7 +100,7 @@ def test_a_kept_pool_opens_new_connections_when_a_new_event_loop_appears(
 
     async def ping_and_count_backends() -> int:
         await database.ping()
-        return database.engine.pool.checkedin()  # type: ignore[attr-defined, no-any-return]
+        return database.start().pool.checkedin()  # type: ignore[attr-defined, no-any-return]
 
     # Each asyncio.run() is a new loop, closed at its end with a pooled connection still open.
     assert asyncio.run(ping_and_count_backends()) == 1

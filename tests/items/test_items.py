@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI, HTTPException
 
 from app.database import SessionDep
-from app.models import Item
+from app.items.models import Item
 
 ITEMS = "/api/v1/items"
 
@@ -130,3 +130,10 @@ async def test_a_request_that_fails_after_writing_is_rolled_back(
     app.add_api_route("/test/write-then-fail", write_then_fail, methods=["POST"])
     assert (await client.post("/test/write-then-fail")).status_code == 400
     assert (await client.get(ITEMS)).json()["total"] == 0
+
+
+async def test_reads_are_public_and_writes_need_credentials(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    assert (await anonymous_client.get(ITEMS)).status_code == 200
+    _assert_error(await anonymous_client.post(ITEMS, json={"name": "w"}), 401, "unauthorized")
