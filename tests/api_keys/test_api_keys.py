@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import event, select
 
-from app.access import WRITE
-from app.api_keys import generate_key, revoke_api_key
-from app.models import ApiKey
-from tests.conftest import make_api_key
+from app.api_keys.keys import generate_key, revoke_api_key
+from app.api_keys.models import ApiKey
+from app.services import services_of
+from tests.api_keys.conftest import bearer, make_api_key, prefix_of
 
-ITEMS = "/api/v1/items"
+READ_PATH, WRITE_PATH = "/test/read", "/test/write"
 
 
 def _assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -28,10 +28,8 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> None:
 
 
 async def _key_row(app: FastAPI, key: str) -> ApiKey:
-    async with app.state.database.sessions() as session:
-        row: ApiKey | None = await session.scalar(
-            select(ApiKey).where(ApiKey.prefix == key.split("_")[1])
-        )
+    async with services_of(app).database.session() as session:
+        row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix_of(key)))
     assert row is not None
     return row
 
@@ -48,7 +46,7 @@ def test_a_new_key_is_256_random_bits_behind_a_public_prefix() -> None:
 async def test_a_write_without_a_key_is_401_with_www_authenticate(
     anonymous_client: httpx.AsyncClient,
 ) -> None:
-    response = await anonymous_client.post(ITEMS, json={"name": "widget"})
+    response = await anonymous_client.post(WRITE_PATH)
     _assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
@@ -65,44 +63,45 @@ async def test_a_write_without_a_key_is_401_with_www_authenticate(
 async def test_an_unknown_key_is_401_and_not_echoed(
     anonymous_client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    response = await anonymous_client.get(ITEMS, headers=headers)
+    response = await anonymous_client.get(READ_PATH, headers=headers)
     _assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert "unknown" not in response.text and "not-a-key" not in response.text
 
 
+@pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
 async def test_a_key_works_in_either_header(
-    anonymous_client: httpx.AsyncClient, api_key: str
+    anonymous_client: httpx.AsyncClient, api_key: str, header: str
 ) -> None:
-    for n, headers in enumerate(({"Authorization": f"Bearer {api_key}"}, {"X-API-Key": api_key})):
-        response = await anonymous_client.post(ITEMS, json={"name": f"w{n}"}, headers=headers)
-        assert response.status_code == 201
+    headers = bearer(api_key) if header == "Authorization" else {"X-API-Key": api_key}
+    response = await anonymous_client.post(WRITE_PATH, headers=headers)
+    assert response.status_code == 200
+    assert response.json() == {"caller": f"key:{prefix_of(api_key)}"}
 
 
-async def test_a_key_without_the_write_scope_is_403(
+async def test_a_key_without_the_write_scope_is_403_and_can_still_read(
     app: FastAPI, anonymous_client: httpx.AsyncClient
 ) -> None:
-    key = await make_api_key(app, "read")
-    headers = {"Authorization": f"Bearer {key}"}
-    _assert_error(
-        await anonymous_client.post(ITEMS, json={"name": "w"}, headers=headers), 403, "forbidden"
-    )
-    assert (await anonymous_client.get(ITEMS, headers=headers)).status_code == 200
+    headers = bearer(await make_api_key(app, "read"))
+    _assert_error(await anonymous_client.post(WRITE_PATH, headers=headers), 403, "forbidden")
+    assert (await anonymous_client.get(READ_PATH, headers=headers)).status_code == 200
 
 
 async def test_reads_are_public_by_default(anonymous_client: httpx.AsyncClient) -> None:
-    assert (await anonymous_client.get(ITEMS)).status_code == 200
+    response = await anonymous_client.get(READ_PATH)
+    assert response.status_code == 200
+    assert response.json() == {"caller": None}
 
 
 @pytest.mark.settings(api_keys_required_for_reads=True)
 async def test_reads_need_a_key_with_the_read_scope_when_required(
     app: FastAPI, anonymous_client: httpx.AsyncClient
 ) -> None:
-    _assert_error(await anonymous_client.get(ITEMS), 401, "unauthorized")
-    write_only = {"X-API-Key": await make_api_key(app, "write")}
-    _assert_error(await anonymous_client.get(ITEMS, headers=write_only), 403, "forbidden")
-    reader = {"X-API-Key": await make_api_key(app, "read")}
-    assert (await anonymous_client.get(ITEMS, headers=reader)).status_code == 200
+    _assert_error(await anonymous_client.get(READ_PATH), 401, "unauthorized")
+    write_only = bearer(await make_api_key(app, "write"))
+    _assert_error(await anonymous_client.get(READ_PATH, headers=write_only), 403, "forbidden")
+    reader = bearer(await make_api_key(app, "read"))
+    assert (await anonymous_client.get(READ_PATH, headers=reader)).status_code == 200
 
 
 async def test_only_a_hash_of_the_key_is_stored(app: FastAPI, api_key: str) -> None:
@@ -114,71 +113,63 @@ async def test_only_a_hash_of_the_key_is_stored(app: FastAPI, api_key: str) -> N
 
 
 async def test_a_cached_key_costs_no_database_round_trip(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, anonymous_client: httpx.AsyncClient, api_key: str
 ) -> None:
-    async def needs_write() -> dict[str, bool]:
-        return {"ok": True}
-
-    app.add_api_route("/test/needs-write", needs_write, dependencies=[Depends(WRITE)])
     statements: list[str] = []
 
     def record(*args: Any) -> None:
         statements.append(args[2])
 
-    engine = app.state.database.engine.sync_engine
+    engine = services_of(app).database.start().sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        assert (await client.get("/test/needs-write")).status_code == 200
+        assert (await anonymous_client.get(READ_PATH, headers=bearer(api_key))).status_code == 200
         assert statements, "the first request verifies the key in the database"
         statements.clear()
-        assert (await client.get("/test/needs-write")).status_code == 200
+        assert (await anonymous_client.get(READ_PATH, headers=bearer(api_key))).status_code == 200
         assert statements == []
     finally:
         event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_verifying_a_key_records_when_it_was_last_used(
-    app: FastAPI, client: httpx.AsyncClient, api_key: str
+    app: FastAPI, anonymous_client: httpx.AsyncClient, api_key: str
 ) -> None:
     assert (await _key_row(app, api_key)).last_used_at is None
-    assert (await client.get(ITEMS)).status_code == 200
+    assert (await anonymous_client.get(READ_PATH, headers=bearer(api_key))).status_code == 200
     assert (await _key_row(app, api_key)).last_used_at is not None
 
 
 @pytest.mark.settings(api_key_cache_seconds=0.3)
 async def test_a_revoked_key_stops_working_within_the_cache_time(
-    app: FastAPI, client: httpx.AsyncClient, api_key: str
+    app: FastAPI, anonymous_client: httpx.AsyncClient, api_key: str
 ) -> None:
-    assert (await client.post(ITEMS, json={"name": "before"})).status_code == 201
-    async with app.state.database.sessions.begin() as session:
-        await revoke_api_key(session, api_key.split("_")[1])
+    assert (await anonymous_client.post(WRITE_PATH, headers=bearer(api_key))).status_code == 200
+    async with services_of(app).database.session() as session, session.begin():
+        await revoke_api_key(session, prefix_of(api_key))
     await asyncio.sleep(0.4)
-    _assert_error(await client.post(ITEMS, json={"name": "after"}), 401, "unauthorized")
+    response = await anonymous_client.post(WRITE_PATH, headers=bearer(api_key))
+    _assert_error(response, 401, "unauthorized")
 
 
 async def test_keys_never_reach_the_logs(
-    app: FastAPI,
-    anonymous_client: httpx.AsyncClient,
-    api_key: str,
-    caplog: pytest.LogCaptureFixture,
+    anonymous_client: httpx.AsyncClient, api_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # DEBUG everywhere, SQLAlchemy's statements and their parameters included.
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")
     wrong = api_key[:-4] + "abcd"
     for key in (api_key, wrong):
-        await anonymous_client.post(ITEMS, json={"name": "w"}, headers={"X-API-Key": key})
-        await anonymous_client.get(ITEMS, headers={"Authorization": f"Bearer {key}"})
+        await anonymous_client.post(WRITE_PATH, headers={"X-API-Key": key})
+        await anonymous_client.get(READ_PATH, headers=bearer(key))
     assert any(r.name.startswith("sqlalchemy.engine") for r in caplog.records)
     assert api_key not in caplog.text and wrong not in caplog.text
 
 
-async def test_openapi_declares_the_key_and_the_errors_of_writes(
+async def test_openapi_declares_the_bearer_scheme_on_writes(
     anonymous_client: httpx.AsyncClient,
 ) -> None:
     document = (await anonymous_client.get("/openapi.json")).json()
-    scheme = document["components"]["securitySchemes"]["APIKey"]
+    scheme = document["components"]["securitySchemes"]["Bearer"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
-    create = document["paths"][ITEMS]["post"]
-    assert create["security"] == [{"APIKey": []}]
-    assert {"401", "403", "429"} <= set(create["responses"])
+    assert document["paths"][WRITE_PATH]["post"]["security"] == [{"Bearer": []}]

@@ -6,82 +6,77 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from tests.conftest import make_api_key
+from tests.api_keys.conftest import bearer, prefix_of
 from tests.servers import clean_environment
 
-ITEMS = "/api/v1/items"
+pytestmark = pytest.mark.processes
 
 
-def cli(*arguments: str, database_url: str, repo_root: Path, cwd: Path) -> str:
-    """Run the CLI in a directory without a .env; returns its standard output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", *arguments],
-        cwd=cwd,
-        env=clean_environment(
-            DATABASE_URL=database_url, ENVIRONMENT="test", PYTHONPATH=str(repo_root)
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+class Cli(Protocol):
+    async def __call__(self, *arguments: str) -> subprocess.CompletedProcess[str]: ...
+
+
+@pytest.fixture
+def cli(database_url: str, repo_root: Path, tmp_path: Path) -> Cli:
+    """Runs the CLI on the test's database, in a directory without a .env."""
+
+    async def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        # Off the event loop: the app under test must keep answering meanwhile.
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "app.cli", *arguments],
+            cwd=tmp_path,
+            env=clean_environment(
+                DATABASE_URL=database_url, ENVIRONMENT="test", PYTHONPATH=str(repo_root)
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run
 
 
 async def test_create_prints_the_key_last_and_the_key_can_write(
-    anonymous_client: httpx.AsyncClient, database_url: str, repo_root: Path, tmp_path: Path
+    anonymous_client: httpx.AsyncClient, cli: Cli
 ) -> None:
-    output = await asyncio.to_thread(
-        cli,
-        *("create-api-key", "--name", "ci", "--scopes", "read,write"),
-        database_url=database_url,
-        repo_root=repo_root,
-        cwd=tmp_path,
-    )
-    key = output.strip().splitlines()[-1]
-    response = await anonymous_client.post(
-        ITEMS, json={"name": "from-cli"}, headers={"Authorization": f"Bearer {key}"}
-    )
-    assert response.status_code == 201
+    created = await cli("create-api-key", "--name", "ci", "--scopes", "read,write")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    response = await anonymous_client.post("/test/write", headers=bearer(key))
+    assert response.status_code == 200
+    assert response.json() == {"caller": f"key:{prefix_of(key)}"}
 
 
-async def test_list_shows_prefixes_and_names_never_secrets(
-    app: FastAPI, database_url: str, repo_root: Path, tmp_path: Path
+async def test_list_shows_prefixes_names_and_scopes_never_secrets(
+    stored_api_key: str, cli: Cli
 ) -> None:
-    key = await make_api_key(app, "read", name="reporting")
-    output = await asyncio.to_thread(
-        cli, "list-api-keys", database_url=database_url, repo_root=repo_root, cwd=tmp_path
-    )
-    prefix, secret = key.split("_", 2)[1:]
-    assert prefix in output and "reporting" in output
-    assert secret not in output
+    listed = await cli("list-api-keys")
+    assert listed.returncode == 0, listed.stderr
+    prefix, secret = stored_api_key.split("_", 2)[1:]
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(prefix))
+    assert row.split()[:4] == [prefix, "test", "read", "write"]
+    assert secret not in listed.stdout
 
 
 @pytest.mark.settings(api_key_cache_seconds=0.5)
 async def test_revoke_stops_the_key_within_the_cache_time(
-    app: FastAPI,
-    anonymous_client: httpx.AsyncClient,
-    database_url: str,
-    repo_root: Path,
-    tmp_path: Path,
+    anonymous_client: httpx.AsyncClient, api_key: str, cli: Cli
 ) -> None:
-    key = await make_api_key(app, "read", "write")
-    headers = {"X-API-Key": key}
-    assert (
-        await anonymous_client.post(ITEMS, json={"name": "a"}, headers=headers)
-    ).status_code == 201
-    await asyncio.to_thread(
-        cli,
-        *("revoke-api-key", key.split("_")[1]),
-        database_url=database_url,
-        repo_root=repo_root,
-        cwd=tmp_path,
-    )
+    assert (await anonymous_client.post("/test/write", headers=bearer(api_key))).status_code == 200
+    revoked = await cli("revoke-api-key", prefix_of(api_key))
+    assert revoked.returncode == 0, revoked.stderr
     await asyncio.sleep(0.6)
-    response = await anonymous_client.post(ITEMS, json={"name": "b"}, headers=headers)
+    response = await anonymous_client.post("/test/write", headers=bearer(api_key))
     assert response.status_code == 401
+
+
+async def test_revoking_an_unknown_prefix_fails_and_says_so(cli: Cli) -> None:
+    revoked = await cli("revoke-api-key", "000000000000")
+    assert revoked.returncode == 1
+    assert "No API key has the prefix 000000000000" in revoked.stderr
