@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test test-postgres lint format migrate lock bench
+.PHONY: install run test test-postgres lint format migrate lock bench settings-docs
 
 install:  ## create .venv with the pinned runtime and development dependencies
 	python3 -m venv $(VENV)
@@ -13,23 +13,26 @@ install:  ## create .venv with the pinned runtime and development dependencies
 run:  ## serve on http://127.0.0.1:8000 with reload, on ./app.db unless DATABASE_URL is set
 	$(VENV)/bin/uvicorn app.main:app --reload
 
-test:  ## the whole suite on SQLite
+test:  ## the whole suite on SQLite, in parallel
 	$(PYTHON) -m pytest
 
-test-postgres:  ## the whole suite on PostgreSQL and Redis (creates and drops its own database)
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTHON) -m pytest
+test-postgres:  ## the whole suite on PostgreSQL and Redis (creates and drops its own databases)
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_REQUIRE_SERVERS=1 $(PYTHON) -m pytest
 
 lint:  ## style, lint and strict types
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app api tests migrations bench
+	$(VENV)/bin/mypy app api tests migrations bench .ci/removal_contract.py
 
 format:  ## fix what ruff can fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-migrate:  ## upgrade DATABASE_URL to the newest migration
+migrate:  ## upgrade DATABASE_URL to the newest migration of every feature
 	$(PYTHON) -m app.migrate
+
+settings-docs:  ## regenerate docs/settings.md and .env.example from the settings classes
+	$(PYTHON) -m tests.settings_reference
 
 bench:  ## measure against bare FastAPI and raw asyncpg on local PostgreSQL; writes BENCHMARKS.md
 	$(PYTHON) -m bench.run

@@ -2,6 +2,8 @@
 
     python -m app.migrate                          upgrade DATABASE_URL to every branch's head
     python -m app.migrate new FEATURE "message"    autogenerate a revision in app/FEATURE/migrations
+    python -m app.migrate drop FEATURE             downgrade FEATURE's branch: its tables go
+    python -m app.migrate stamp                    record every head as applied, changing nothing
 
 Each feature package keeps its tables' migrations in its own `migrations/` folder, as an
 Alembic branch labelled with the package's name (app/features.py), so deleting the folder
@@ -91,6 +93,8 @@ def new_revision(feature: str, message: str) -> None:
     directory = APP / feature / "migrations"
     first = not directory.is_dir()
     directory.mkdir(exist_ok=True)
+    # Revision IDs like the shipped ones, `<feature>_0002`: readable in alembic_version.
+    number = len(list(directory.glob("*.py"))) + 1
     with tempfile.TemporaryDirectory() as scratch:
         config = alembic_config(f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}")
         command.upgrade(config, "heads")
@@ -102,6 +106,7 @@ def new_revision(feature: str, message: str) -> None:
             head="base" if first else f"{feature}@head",
             branch_label=feature if first else None,
             version_path=str(directory),
+            rev_id=f"{feature}_{number:04d}",
         )
 
 
@@ -113,9 +118,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     new = commands.add_parser("new", help="autogenerate a revision for a feature's models")
     new.add_argument("feature", help="the feature package, e.g. widgets for app/widgets/")
     new.add_argument("message", help='what the revision does, e.g. "create widgets"')
+    drop = commands.add_parser("drop", help="downgrade a feature's branch, before deleting it")
+    drop.add_argument("feature", help="the feature package, e.g. items")
+    commands.add_parser("stamp", help="mark a schema made by an earlier version as migrated")
     arguments = parser.parse_args(argv)
     if arguments.command == "new":
         new_revision(arguments.feature, arguments.message)
+        return
+    config = alembic_config(load_settings(CoreSettings).database.url)
+    if arguments.command == "drop":
+        command.downgrade(config, f"{arguments.feature}@base")
+    elif arguments.command == "stamp":
+        # purge: the old single-branch revision is replaced by every branch's head.
+        command.stamp(config, "heads", purge=True)
     else:
         asyncio.run(upgrade_to_head(load_settings(CoreSettings)))
 

@@ -54,6 +54,8 @@ class LogLevel(StrEnum):
 
 
 class CoreSettings(BaseSettings):
+    """The core (`app/`): environment, database, logs, HTTP, outbound HTTP client."""
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -169,11 +171,13 @@ class CoreSettings(BaseSettings):
         "",
         validation_alias="VERCEL",
         description="Set by Vercel; tells the app it runs serverless. Never set it yourself.",
+        json_schema_extra={"set_by_platform": True},
     )
     aws_lambda_function_name: str = Field(
         "",
         validation_alias="AWS_LAMBDA_FUNCTION_NAME",
         description="Set by AWS Lambda; tells the app it runs serverless. Never set it yourself.",
+        json_schema_extra={"set_by_platform": True},
     )
 
     @field_validator("cors_origins", mode="before")

@@ -8,6 +8,8 @@ from app.settings import CoreSettings
 
 
 class ApiKeySettings(CoreSettings):
+    """API keys (`app/api_keys/`)."""
+
     api_key_cache_seconds: float = Field(
         30.0,
         ge=0,

@@ -9,6 +9,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from app.settings import CoreSettings
 
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
 
 class Rate(NamedTuple):
     """At most `limit` requests in each fixed window of `seconds`."""
@@ -16,8 +18,9 @@ class Rate(NamedTuple):
     limit: int
     seconds: int
 
-
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+    def __str__(self) -> str:
+        period = next((name for name, s in _PERIODS.items() if s == self.seconds), None)
+        return f"{self.limit}/{period}" if period else f"{self.limit}/{self.seconds}s"
 
 
 def parse_rate(value: Any) -> Rate | None:
@@ -44,15 +47,16 @@ class RateLimitBackend(StrEnum):
 
 
 class RateLimitSettings(CoreSettings):
+    """Rate limits (`app/rate_limits/`)."""
+
     rate_limit: RateSetting = Field(
         Rate(100, 60),
         description="Requests per caller (credential, or client IP without one) and window: "
-        "`N/second`, `N/minute`, `N/hour`, `N/day`, or `off`. Default `100/minute`.",
+        "`N/second`, `N/minute`, `N/hour`, `N/day`, or `off`.",
     )
     rate_limit_write: RateSetting = Field(
         Rate(20, 60),
-        description="The same for writes (`POST`, `PATCH`, `DELETE`), counted separately. "
-        "Default `20/minute`.",
+        description="The same for writes (`POST`, `PATCH`, `DELETE`), counted separately.",
     )
     rate_limit_backend: RateLimitBackend = Field(
         RateLimitBackend.AUTO,
