@@ -27,9 +27,8 @@ from app.health import router as health_router
 from app.http_client import HTTPClient
 from app.logging_setup import configure_logging
 from app.middleware import middleware_stack
-from app.migrate import prepare_development_database
 from app.services import Services, attach, services_of
-from app.settings import CoreSettings
+from app.settings import CoreSettings, Environment
 from app.settings_errors import load_settings
 
 logger = logging.getLogger(__name__)
@@ -49,7 +48,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = owned.settings
     # str(settings.database) hides the password.
     logger.info("starting: environment %s, database %s", settings.environment, settings.database)
-    await prepare_development_database(settings)
+    if settings.environment is Environment.DEVELOPMENT and settings.database.is_sqlite:
+        # Imported here: Alembic is not needed, nor loaded, on any other start.
+        from app.migrate import prepare_development_database
+
+        await prepare_development_database(settings)
     owned.database.start()
     try:
         yield

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# What the Blueprint's start command serves; tests swap in another app at this argument.
+APP_PATH = "app.main:app"
 
 
 def load_blueprint(repo_root: Path) -> dict[str, Any]:
@@ -18,6 +22,17 @@ def web_service(blueprint: dict[str, Any]) -> dict[str, Any]:
     assert len(services) == 1, "render.yaml should declare exactly one web service"
     service: dict[str, Any] = services[0]
     return service
+
+
+def start_command(service: dict[str, Any], *, app: str = APP_PATH) -> list[str]:
+    """The service's startCommand as arguments, serving `app` instead of app.main:app."""
+    arguments = shlex.split(service["startCommand"])
+    assert arguments.count(APP_PATH) == 1, f"startCommand should serve {APP_PATH} once"
+    return [app if argument == APP_PATH else argument for argument in arguments]
+
+
+def pre_deploy_command(service: dict[str, Any]) -> list[str]:
+    return shlex.split(service["preDeployCommand"])
 
 
 def literal_env_vars(service: dict[str, Any]) -> dict[str, str]:

@@ -16,6 +16,8 @@ from app.access import PUBLIC, READ, WRITE, Caller
 from app.main import create_app
 
 router = APIRouter(prefix="/test", tags=["test"])
+# Requests of this process now inside /test/sleep, so a test can tell they have arrived.
+_sleeping = {"count": 0}
 
 
 @router.get("/fail")
@@ -25,8 +27,17 @@ async def fail() -> None:
 
 @router.get("/sleep")
 async def sleep(seconds: Annotated[float, Query(le=30)]) -> dict[str, float]:
-    await asyncio.sleep(seconds)
+    _sleeping["count"] += 1
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        _sleeping["count"] -= 1
     return {"slept": seconds}
+
+
+@router.get("/sleeping")
+async def sleeping() -> dict[str, int]:
+    return {"count": _sleeping["count"]}
 
 
 @router.get("/request")

@@ -1,7 +1,8 @@
 """What Render runs, run as render.yaml writes it: real processes, a real PostgreSQL server.
 
-Each command goes through a shell with the environment the Blueprint gives the service:
-its literal envVars, DATABASE_URL in Render's postgres:// form, and PORT.
+Each command is split into arguments and executed directly, with the environment the
+Blueprint gives the service: its literal envVars, DATABASE_URL in Render's postgres:// form,
+and PORT.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from app.migrate import MIGRATION_LOCK_KEY, alembic_config
-from tests.blueprint import as_render_gives_it, literal_env_vars, load_blueprint, web_service
-from tests.conftest import store_api_key
+from tests.blueprint import (
+    as_render_gives_it,
+    literal_env_vars,
+    load_blueprint,
+    pre_deploy_command,
+    web_service,
+)
 from tests.servers import checkout, free_port, running, shell_environment, wait_until_answers
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.processes]
 
 
 @pytest.fixture
@@ -41,34 +47,35 @@ def render_environment(service: dict[str, Any], database_url: str, **extra: str)
     )
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("unused")).get_current_head()
+def head_revisions() -> set[str]:
+    """One head per feature's branch."""
+    return set(ScriptDirectory.from_config(alembic_config("unused")).get_heads())
 
 
-async def schema_state(url: str) -> tuple[list[str], bool]:
-    """The revisions recorded in alembic_version, and whether the items table exists."""
+async def recorded_revisions(url: str) -> set[str] | None:
+    """The revisions in alembic_version (one per branch), or None when it has no such table."""
     connection = await asyncpg.connect(url)
     try:
-        revisions = [row[0] for row in await connection.fetch("SELECT * FROM alembic_version")]
-        has_items = await connection.fetchval("SELECT to_regclass('items') IS NOT NULL")
-        return revisions, has_items
+        if not await connection.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+            return None
+        return {row[0] for row in await connection.fetch("SELECT version_num FROM alembic_version")}
     finally:
         await connection.close()
 
 
-def test_pre_deploy_command_migrates_a_fresh_database_to_head(
+def test_pre_deploy_command_migrates_a_fresh_database_to_every_head(
     service: dict[str, Any], app_dir: Path, fresh_postgres_url: str
 ) -> None:
+    assert asyncio.run(recorded_revisions(fresh_postgres_url)) is None
     result = subprocess.run(
-        service["preDeployCommand"],
-        shell=True,
+        pre_deploy_command(service),
         cwd=app_dir,
         env=render_environment(service, fresh_postgres_url),
         capture_output=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr.decode()
-    assert asyncio.run(schema_state(fresh_postgres_url)) == ([head_revision()], True)
+    assert asyncio.run(recorded_revisions(fresh_postgres_url)) == head_revisions()
 
 
 async def _wait_until_all_wait_for_the_lock(
@@ -92,22 +99,28 @@ async def test_two_pre_deploy_commands_at_once_take_turns_and_migrate_once(
         await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         env = render_environment(service, fresh_postgres_url)
         copies = [
-            await asyncio.create_subprocess_shell(
-                service["preDeployCommand"], cwd=app_dir, env=env, stderr=subprocess.PIPE
+            await asyncio.create_subprocess_exec(
+                *pre_deploy_command(service), cwd=app_dir, env=env, stderr=subprocess.PIPE
             )
             for _ in range(2)
         ]
-        await _wait_until_all_wait_for_the_lock(holder, copies)
-        await holder.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
-        async with asyncio.timeout(60):
-            errors = [(await copy.communicate())[1].decode() for copy in copies]
+        try:
+            await _wait_until_all_wait_for_the_lock(holder, copies)
+            await holder.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+            async with asyncio.timeout(60):
+                errors = [(await copy.communicate())[1].decode() for copy in copies]
+        finally:
+            for copy in copies:
+                if copy.returncode is None:
+                    copy.kill()
+                    await copy.wait()
     finally:
         await holder.close()
     assert [copy.returncode for copy in copies] == [0, 0], errors
-    assert await schema_state(fresh_postgres_url) == ([head_revision()], True)
+    assert await recorded_revisions(fresh_postgres_url) == head_revisions()
 
 
-def test_start_command_serves_health_ready_and_the_api(
+def test_start_command_serves_the_health_check_the_probes_and_api_errors(
     service: dict[str, Any], app_dir: Path, tmp_path: Path, migrated_postgres_url: str
 ) -> None:
     port = free_port()
@@ -118,11 +131,8 @@ def test_start_command_serves_health_ready_and_the_api(
 
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
         assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok"}
-        key = {
-            "Authorization": f"Bearer {asyncio.run(store_api_key(migrated_postgres_url, 'write'))}"
-        }
-        created = httpx.post(f"{base}/api/v1/items", json={"name": "on-render"}, headers=key)
-        assert created.status_code == 201
-        assert httpx.get(base + created.headers["Location"]).json()["name"] == "on-render"
-        assert httpx.get(f"{base}/api/v1/items").json()["total"] == 1
-        assert httpx.delete(base + created.headers["Location"], headers=key).status_code == 204
+        missing = httpx.get(f"{base}/no-such-page")
+    assert missing.status_code == 404
+    error = missing.json()["error"]
+    assert error["code"] == "not_found"
+    assert error["request_id"] == missing.headers["X-Request-ID"]
