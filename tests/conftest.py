@@ -35,6 +35,9 @@ from app.migrate import alembic_config
 from tests.clients import asgi_client
 from tests.servers import free_port, settings_variables
 
+# Fixtures that start a PostgreSQL or Redis server of a test's own: own_postgres, own_redis.
+pytest_plugins = ["tests.own_servers"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 # .ci/run sets this for its PostgreSQL pass: a test that needs a server it was not given then
