@@ -1,11 +1,11 @@
-"""docs/settings.md and .env.example, generated from the settings classes' field descriptions.
+"""Settings tables generated from the settings classes' field descriptions.
 
-    python -m tests.settings_reference          rewrite both files (`make settings-docs`)
+    python -m tests.settings_reference          rewrite them (`make settings-docs`)
 
-One section per settings class: the core's, then each feature's that app/main.py includes.
-Only the text between the markers is generated; the rest of each file (the servers'
-variables, read by gunicorn.conf.py) is written by hand. tests/test_docs.py fails while
-either file is out of date.
+The core's settings go into docs/settings.md and .env.example; each feature's into its own
+README.md (app/<feature>/README.md), so that deleting a feature's folder takes its settings'
+documentation with it. Only the text between the markers is generated; the rest of each file
+is written by hand. tests/test_docs.py fails while any of them is out of date.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ ENV_START = "# --- settings:start (generated from the settings classes) ---"
 ENV_END = "# --- settings:end ---"
 
 
-def sections() -> list[tuple[str, dict[str, FieldInfo]]]:
-    """(heading, fields) for the core and each feature's settings class, in that order."""
+def sections() -> list[tuple[type[CoreSettings], str, dict[str, FieldInfo]]]:
+    """(class, heading, its own fields) for the core's and each feature's settings class."""
     classes = [
         cls
         for cls in reversed(Settings.__mro__)
@@ -40,7 +40,7 @@ def sections() -> list[tuple[str, dict[str, FieldInfo]]]:
         own = {name: f for name, f in cls.model_fields.items() if name not in seen}
         seen |= own.keys()
         heading = (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip(".")
-        result.append((heading, own))
+        result.append((cls, heading, own))
     return result
 
 
@@ -60,27 +60,23 @@ def default(field: FieldInfo) -> str:
     return str(value)
 
 
-def markdown() -> str:
-    lines = [START]
-    for heading, fields in sections():
-        lines += ["", f"## {heading}", "", "| variable | default | meaning |", "|---|---|---|"]
-        for name, field in fields.items():
-            shown = f"`{default(field)}`" if default(field) else "empty"
-            lines.append(f"| `{variable(name, field)}` | {shown} | {field.description} |")
+def markdown(fields: dict[str, FieldInfo]) -> str:
+    lines = [START, "", "| variable | default | meaning |", "|---|---|---|"]
+    for name, field in fields.items():
+        shown = f"`{default(field)}`" if default(field) else "empty"
+        lines.append(f"| `{variable(name, field)}` | {shown} | {field.description} |")
     return "\n".join([*lines, "", END])
 
 
-def env_example() -> str:
+def env_example(fields: dict[str, FieldInfo]) -> str:
     lines = [ENV_START]
-    for heading, fields in sections():
-        lines += ["", f"# {heading.replace('`', '')}"]
-        for name, field in fields.items():
-            description = (field.description or "").replace("`", "")
-            # A variable the platform sets is shown, never assigned: a copied .env must not set it.
-            extra = field.json_schema_extra
-            off = "# " if isinstance(extra, dict) and extra.get("set_by_platform") else ""
-            lines += [f"# {description}", f"{off}{variable(name, field)}={default(field)}"]
-    return "\n".join([*lines, "", ENV_END])
+    for name, field in fields.items():
+        description = (field.description or "").replace("`", "")
+        # A variable the platform sets is shown, never assigned: a copied .env must not set it.
+        extra = field.json_schema_extra
+        off = "# " if isinstance(extra, dict) and extra.get("set_by_platform") else ""
+        lines += [f"# {description}", f"{off}{variable(name, field)}={default(field)}"]
+    return "\n".join([*lines, ENV_END])
 
 
 def replace_between(text: str, start: str, end: str, generated: str) -> str:
@@ -97,10 +93,15 @@ def current(path: Path, start: str, end: str, generated: str) -> tuple[str, str]
 
 
 def targets() -> list[tuple[Path, str, str, str]]:
-    return [
-        (ROOT / "docs" / "settings.md", START, END, markdown()),
-        (ROOT / ".env.example", ENV_START, ENV_END, env_example()),
+    (_, _, core), *features = sections()
+    found = [
+        (ROOT / "docs" / "settings.md", START, END, markdown(core)),
+        (ROOT / ".env.example", ENV_START, ENV_END, env_example(core)),
     ]
+    for cls, _, fields in features:
+        readme = ROOT / Path(*cls.__module__.split(".")[:2]) / "README.md"
+        found.append((readme, START, END, markdown(fields)))
+    return found
 
 
 def main() -> None:

@@ -4,8 +4,9 @@ adds a resource that imports, migrates, lints, type-checks and passes its tests.
 The page's conventions, which this test reads mechanically:
 
 - a block whose info string has `title="<path>"` is that file's whole content;
-- a block titled `<path> (add)` starts with a comment `# after: <line>`: the lines after it go
-  right after the one line of that file that reads `<line>` (ignoring indentation);
+- a block titled `<path> (add)` starts with a comment `# after: <line>` or `# before: <line>`:
+  the lines after it go right after (or before) the one line of that file that reads `<line>`
+  (ignoring indentation);
 - the commands of a block whose info string is `sh step` run in order, from the root.
 """
 
@@ -30,7 +31,7 @@ BIN = Path(sys.executable).parent
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 TITLE = re.compile(r'title="(?P<path>[^"]+)"')
 ADDITION = " (add)"
-ANCHOR = "# after:"
+ANCHORS = ("# after:", "# before:")
 # What the page creates: never taken from the repository, so the copy starts without it.
 CREATED = ("app/widgets/", "tests/widgets/")
 # `make lint` checks the whole repository; here, what the page adds or changes.
@@ -77,12 +78,12 @@ def _inside(copy: Path, name: str) -> Path:
 
 def _add_lines(path: Path, body: str) -> None:
     first, _, lines = body.partition("\n")
-    assert first.strip().startswith(ANCHOR), f"an (add) block starts with `{ANCHOR} <line>`"
-    anchor = first.strip().removeprefix(ANCHOR).strip()
+    kind, _, anchor = first.strip().partition(": ")
+    assert f"{kind}:" in ANCHORS, "an (add) block starts with `# after: <line>` or `# before:`"
     text = path.read_text().splitlines(keepends=True)
-    matches = [i for i, line in enumerate(text) if line.strip() == anchor]
+    matches = [i for i, line in enumerate(text) if line.strip() == anchor.strip()]
     assert len(matches) == 1, f"{path.name} has {len(matches)} lines reading {anchor!r}"
-    text.insert(matches[0] + 1, lines)
+    text.insert(matches[0] + (1 if kind == "# after" else 0), lines)
     path.write_text("".join(text))
 
 

@@ -10,7 +10,7 @@ import pytest
 from tests.settings_reference import current, targets
 
 
-@pytest.mark.parametrize("target", targets(), ids=lambda target: target[0].name)
+@pytest.mark.parametrize("target", targets(), ids=lambda target: str(target[0].parent.name))
 def test_the_generated_settings_reference_is_current(target: tuple[Path, str, str, str]) -> None:
     path, start, end, generated = target
     text, wanted = current(path, start, end, generated)
@@ -18,7 +18,8 @@ def test_the_generated_settings_reference_is_current(target: tuple[Path, str, st
 
 
 def _markdown_files(repo_root: Path) -> list[Path]:
-    return [repo_root / "README.md", *sorted((repo_root / "docs").glob("*.md"))]
+    docs = sorted((repo_root / "docs").glob("*.md"))
+    return [repo_root / "README.md", *docs, *sorted((repo_root / "app").glob("*/README.md"))]
 
 
 def test_every_relative_link_in_the_docs_names_a_file_that_exists(repo_root: Path) -> None:

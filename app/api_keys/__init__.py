@@ -4,7 +4,7 @@
 
 What it adds to the app (`install`): an authenticator for the access dependency
 (app/access.py) that verifies keys against the `api_keys` table through a per-process cache.
-docs/api-keys.md describes it; deleting this folder, tests/api_keys/ and its lines in
+Its README.md describes it; deleting this folder, tests/api_keys/ and its lines in
 app/main.py removes it.
 """
 

@@ -1,6 +1,6 @@
 """The example resource: CRUD over `items`, with paging and a unique name.
 
-`router` is what app/main.py includes. docs/items.md describes it; deleting this folder,
+`router` is what app/main.py includes. Its README.md describes it; deleting this folder,
 tests/items/ and its lines in app/main.py removes it.
 """
 

@@ -1,7 +1,7 @@
 """Rate limits for the API: fixed windows counted in memory, PostgreSQL or Redis.
 
 What it adds to the app (`install`): a limiter for the access dependency (app/access.py).
-docs/rate-limits.md describes it; deleting this folder, tests/rate_limits/ and its lines in
+Its README.md describes it; deleting this folder, tests/rate_limits/ and its lines in
 app/main.py removes it.
 """
 
