@@ -50,7 +50,7 @@ def cut_down(features: list[str], destination: Path) -> None:
     main.write_text("".join(line for line in lines if not pattern.search(line)))
 
 
-async def run(label: str, *command: str, cwd: Path, env: dict[str, str]) -> None:
+async def run(label: str, what: str, *command: str, cwd: Path, env: dict[str, str]) -> None:
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -58,10 +58,7 @@ async def run(label: str, *command: str, cwd: Path, env: dict[str, str]) -> None
     output, _ = await process.communicate()
     if process.returncode != 0:
         raise SystemExit(f"{label}: `{' '.join(command)}` failed:\n{output.decode()[-4000:]}")
-    print(
-        f"  {label}: {command[2] if command[1] == '-m' else command[0]} ok "
-        f"({time.monotonic() - started:.0f} s)"
-    )
+    print(f"  {label}: {what} ({time.monotonic() - started:.0f} s)")
 
 
 async def admin(admin_url: str, statement: str) -> None:
@@ -81,26 +78,43 @@ async def check(features: list[str], scratch: Path) -> None:
     python = str(BIN / "python")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {"ENVIRONMENT": "test", "PYTHONPATH": str(copy)}
-    await run(label, python, "-c", "from app.main import app", cwd=copy, env=env)
+    await run(label, "imports", python, "-c", "from app.main import app", cwd=copy, env=env)
     sqlite = {**env, "DATABASE_URL": f"sqlite+aiosqlite:///{copy / 'fresh.db'}"}
-    await run(label, python, "-m", "app.migrate", cwd=copy, env=sqlite)
+    await run(label, "migrates SQLite", python, "-m", "app.migrate", cwd=copy, env=sqlite)
     if admin_url := os.environ.get("TEST_DATABASE_URL"):
         name = f"removal_{uuid.uuid4().hex[:12]}"
         await admin(admin_url, f'CREATE DATABASE "{name}"')
         try:
             url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
+            postgres = {**env, "DATABASE_URL": url}
             await run(
-                label, python, "-m", "app.migrate", cwd=copy, env={**env, "DATABASE_URL": url}
+                label, "migrates PostgreSQL", python, "-m", "app.migrate", cwd=copy, env=postgres
             )
         finally:
             await admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await run(label, python, "-m", "ruff", "check", ".", cwd=copy, env=env)
-    await run(label, python, "-m", "ruff", "format", "--check", ".", cwd=copy, env=env)
-    await run(label, python, "-m", "mypy", "app", "api", "tests", "migrations", cwd=copy, env=env)
+    await run(label, "ruff check", python, "-m", "ruff", "check", ".", cwd=copy, env=env)
+    await run(
+        label, "ruff format", python, "-m", "ruff", "format", "--check", ".", cwd=copy, env=env
+    )
+    await run(
+        label,
+        "mypy --strict",
+        python,
+        "-m",
+        "mypy",
+        "app",
+        "api",
+        "tests",
+        "migrations",
+        cwd=copy,
+        env=env,
+    )
     # The remaining suite, on SQLite, less the tests that start servers: those exercise the
     # core's entry points, which CI's full passes already cover in the complete project.
     tests = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not processes"]
-    await run(label, *tests, cwd=copy, env={k: v for k, v in env.items() if "TEST_" not in k})
+    await run(
+        label, "its tests", *tests, cwd=copy, env={k: v for k, v in env.items() if "TEST_" not in k}
+    )
     print(f"{label}: the contract holds")
 
 
