@@ -26,11 +26,15 @@ kept anyway (DB_POOL_MODE=queue) is dropped whenever a new loop turns up.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, NullPool, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -42,6 +46,29 @@ from sqlalchemy.orm import DeclarativeBase
 
 from app.services import services
 from app.settings import CoreSettings
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATE classes that say the database, not the statement, is the problem: connection
+# exceptions (08), insufficient resources such as too many connections (53), operator
+# intervention such as a shutdown, a server still starting or a statement timeout (57), and
+# system errors (58).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "58")
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer in time, or refused: a 503, not a bug."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot serve now, as opposed to a bug or bad data."""
+    if isinstance(exc, TimeoutError | OSError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return False
+
 
 # Explicit names for constraints and indexes, so every migration (and every error that names a
 # constraint) sees the same name on SQLite and on Postgres.
@@ -119,6 +146,9 @@ class Database:
 
     def __init__(self, settings: CoreSettings) -> None:
         self._settings = settings
+        self._timeout = settings.db_request_timeout
+        # Requests refused since the database became unavailable; 0 while it is available.
+        self._refused = 0
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         # The engine in autocommit mode, on the same pool: a lone SELECT then costs one round
@@ -138,17 +168,45 @@ class Database:
             self._follow_event_loop(engine)
         return engine
 
-    def session(self) -> AsyncSession:
-        """A new session (one transaction at a time); `async with` closes it."""
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session (one transaction at a time) for the length of the block."""
         self.start()
         assert self._sessions is not None
-        return self._sessions()
+        async with self._bounded(), self._sessions() as session:
+            yield session
 
-    def connect(self) -> AsyncConnection:
-        """An autocommit connection for reads; `async with` opens and returns it."""
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """An autocommit connection for reads, for the length of the block."""
         self.start()
         assert self._reader is not None
-        return self._reader.connect()
+        async with self._bounded(), self._reader.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        """DB_REQUEST_TIMEOUT for the whole block (waiting for a connection, connecting, every
+        statement), and DatabaseUnavailable when it runs out or the database refuses.
+
+        asyncpg only bounds connecting: a statement on a server that stopped answering (TCP
+        still open) would wait until it wakes up, and `statement_timeout` cannot help, since
+        the server enforces it. On the timeout SQLAlchemy drops the connection it cancelled.
+        """
+        try:
+            async with asyncio.timeout(self._timeout):
+                yield
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self._refused += 1
+            if self._refused == 1:
+                # Once per outage, without the stack trace: it says nothing about a bug.
+                logger.error("database unavailable (%s); answering 503", type(exc).__name__)
+            raise DatabaseUnavailable from exc
+        if self._refused:
+            logger.warning("database available again after %d refused requests", self._refused)
+            self._refused = 0
 
     async def ping(self) -> None:
         async with self.connect() as connection:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from app.database import DatabaseUnavailable
 from app.request_id import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -122,9 +123,17 @@ async def _upstream_timeout(request: Request, exc: Exception) -> JSONResponse:
     return error_response(504, "An upstream service did not answer in time")
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Logged by the database layer once per outage, not here once per request.
+    return error_response(
+        503, "The database is unavailable; try again shortly", headers={"Retry-After": "5"}
+    )
+
+
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(httpx.TimeoutException, _upstream_timeout)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
     # Exceptions nothing else handles become a 500 in RequestMiddleware (app/middleware.py),
     # inside the middleware that adds the request ID and security headers.

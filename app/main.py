@@ -23,6 +23,7 @@ from app import __version__
 from app.access import AccessPolicy
 from app.database import Database
 from app.errors import error_responses, register_error_handlers
+from app.health import Readiness
 from app.health import router as health_router
 from app.http_client import HTTPClient
 from app.logging_setup import configure_logging
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         http=HTTPClient(settings),
         access=AccessPolicy(reads_need_credentials=settings.api_keys_required_for_reads),
     )
+    owned.provide(Readiness(owned.database, settings.ready_timeout))
     attach(app, owned)
     register_error_handlers(app)
     app.include_router(health_router)

@@ -86,7 +86,7 @@ class CoreSettings(BaseSettings):
         0, ge=0, description="Extra connections allowed above `DB_POOL_SIZE`, closed on return."
     )
     db_pool_timeout: PositiveFloat = Field(
-        10.0, description="Seconds a request waits for a free pooled connection."
+        5.0, description="Seconds a request waits for a free pooled connection."
     )
     db_pool_recycle: int = Field(
         1800, ge=-1, description="Seconds after which a pooled connection is replaced (-1: never)."
@@ -98,7 +98,13 @@ class CoreSettings(BaseSettings):
         5.0, description="Seconds to wait for a new database connection."
     )
     db_statement_timeout: float = Field(
-        30.0, ge=0, description="Seconds after which PostgreSQL cancels a statement (0: none)."
+        5.0, ge=0, description="Seconds after which PostgreSQL cancels a statement (0: none)."
+    )
+    db_request_timeout: PositiveFloat = Field(
+        5.0,
+        description="Seconds one use of the database by a request may take in all (waiting for "
+        "a connection, connecting, every statement) before the request gets 503, whether the "
+        "database is slow, frozen or gone.",
     )
     db_pool_mode: PoolMode = Field(
         PoolMode.AUTO,

@@ -345,6 +345,11 @@ class OwnPostgres:
         if self._process is None:
             return
         signum = signal.SIGINT if mode == "fast" else signal.SIGQUIT
+        # A stopped process never handles the shutdown signal: wake every one of them first.
+        if self._process.poll() is None:
+            _signal(
+                [*self._frozen, *_children(self._process.pid), self._process.pid], signal.SIGCONT
+            )
         self._frozen = []
         _end(self._process, signum, "PostgreSQL", self.log)
 
@@ -428,8 +433,8 @@ def own_postgres(directory: Path) -> Iterator[OwnPostgres]:
             server.start()
             yield server
         finally:
-            server.thaw()
-            server.stop()
+            # Immediate: the data is thrown away, and a client left hanging cannot delay it.
+            server.stop("immediate")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

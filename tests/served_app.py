@@ -11,8 +11,10 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from sqlalchemy import text
 
 from app.access import PUBLIC, READ, WRITE, Caller
+from app.database import DatabaseDep
 from app.main import create_app
 
 router = APIRouter(prefix="/test", tags=["test"])
@@ -38,6 +40,22 @@ async def sleep(seconds: Annotated[float, Query(le=30)]) -> dict[str, float]:
 @router.get("/sleeping")
 async def sleeping() -> dict[str, int]:
     return {"count": _sleeping["count"]}
+
+
+@router.get("/db")
+async def use_the_database(database: DatabaseDep) -> dict[str, int]:
+    async with database.connect() as connection:
+        value = await connection.scalar(text("SELECT 41 + 1"))
+    return {"value": int(value)}
+
+
+@router.get("/db-fail")
+async def fail_in_the_database(database: DatabaseDep, value: str) -> None:
+    """A statement that fails with `value` as its parameter: request data near an error."""
+    async with database.connect() as connection:
+        await connection.execute(
+            text("INSERT INTO no_such_table VALUES (:value)"), {"value": value}
+        )
 
 
 @router.get("/request")

@@ -46,7 +46,7 @@ def test_readme_run_command_serves_a_fresh_clone_on_sqlite(repo_root: Path, tmp_
         command, env=clean_environment(), cwd=tmp_path, log=tmp_path / "server.log"
     ) as server:
         wait_until_answers(f"{base}/health", server)
-        assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok"}
+        assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok", "schema": "ok"}
         assert httpx.get(f"{base}/docs").status_code == 200
     # Created and migrated to every branch's head on start-up, as the README says.
     with closing(sqlite3.connect(tmp_path / "app.db")) as database:

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from app import __version__
+from app.features import migration_directories
+from app.health import Migrations
 from app.main import Settings, create_app
 
 READY_TIMEOUT = 0.5
@@ -24,7 +26,7 @@ async def test_health_reports_status_and_version(client: httpx.AsyncClient) -> N
 async def test_ready_is_200_when_the_database_answers(client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "schema": "ok"}}
 
 
 @pytest.fixture
@@ -68,3 +70,21 @@ async def test_ready_is_503_in_time_when_the_database_never_replies(silent_port:
 
 async def test_ready_is_503_in_time_when_the_database_port_is_closed(closed_port: int) -> None:
     _assert_not_ready(*await _ready_against(closed_port))
+
+
+def test_a_database_ahead_of_this_release_is_ready_and_one_behind_is_not() -> None:
+    # `a` and `b` are two feature branches; a2 follows a1.
+    migrations = Migrations([])
+    migrations.known = frozenset({"a1", "a2", "b1"})
+    migrations.heads = frozenset({"a2", "b1"})
+    assert migrations.verdict({"a2", "b1"})
+    assert migrations.verdict({"a3", "b1"}), "a newer release has migrated: still ready"
+    assert not migrations.verdict({"a1", "b1"}), "a branch behind its head"
+    assert not migrations.verdict({"a2"}), "a branch never migrated"
+    assert not migrations.verdict(set())
+
+
+def test_this_releases_heads_are_read_from_the_feature_folders() -> None:
+    migrations = Migrations(migration_directories())
+    assert migrations.heads and migrations.heads <= migrations.known
+    assert len(migrations.heads) == len(migration_directories())

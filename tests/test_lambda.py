@@ -17,7 +17,7 @@ from tests.servers import clean_environment
 pytestmark = pytest.mark.processes
 
 HANDLER = "api.index:handler"
-READY = {"status": "ready", "checks": {"database": "ok"}}
+READY = {"status": "ready", "checks": {"database": "ok", "schema": "ok"}}
 
 Event = Callable[[str, str], dict[str, Any]]
 

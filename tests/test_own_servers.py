@@ -26,6 +26,9 @@ from tests.own_servers import (
 )
 
 pytestmark = pytest.mark.processes
+# Needs the servers installed, as the CI pass that sets TEST_DATABASE_URL and TEST_REDIS_URL has.
+postgres = pytest.mark.postgres
+redis = pytest.mark.redis
 
 SHARED_PORTS = {5432, 6379}
 CLIENT_TIMEOUT = 0.5
@@ -48,6 +51,7 @@ def redis_client(url: str) -> Redis:
     )
 
 
+@postgres
 async def test_own_postgres_answers_on_a_port_of_its_own(own_postgres: OwnPostgres) -> None:
     assert own_postgres.port not in SHARED_PORTS
     connection = await asyncpg.connect(own_postgres.url, timeout=5)
@@ -58,6 +62,7 @@ async def test_own_postgres_answers_on_a_port_of_its_own(own_postgres: OwnPostgr
         await connection.close()
 
 
+@postgres
 async def test_frozen_postgres_keeps_its_port_open_and_answers_after_thawing(
     own_postgres: OwnPostgres,
 ) -> None:
@@ -83,6 +88,7 @@ async def test_frozen_postgres_keeps_its_port_open_and_answers_after_thawing(
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
+@postgres
 async def test_stopped_postgres_refuses_connections_until_started_again(
     own_postgres: OwnPostgres, mode: Literal["fast", "immediate"]
 ) -> None:
@@ -108,6 +114,7 @@ async def test_stopped_postgres_refuses_connections_until_started_again(
         await connection.close()
 
 
+@postgres
 async def test_backend_pids_are_the_server_processes_of_connected_clients(
     own_postgres: OwnPostgres,
 ) -> None:
@@ -120,6 +127,7 @@ async def test_backend_pids_are_the_server_processes_of_connected_clients(
         await connection.close()
 
 
+@postgres
 def test_leaving_postgres_frozen_still_stops_it_and_removes_its_files(tmp_path: Path) -> None:
     with own_servers.own_postgres(tmp_path) as server:
         server.freeze()
@@ -132,6 +140,7 @@ def test_leaving_postgres_frozen_still_stops_it_and_removes_its_files(tmp_path: 
     assert not accepts_tcp(server.port)
 
 
+@redis
 async def test_frozen_redis_keeps_its_port_open_and_answers_after_thawing(
     own_redis: OwnRedis,
 ) -> None:
@@ -151,6 +160,7 @@ async def test_frozen_redis_keeps_its_port_open_and_answers_after_thawing(
         await client.aclose()
 
 
+@redis
 async def test_stopped_redis_refuses_connections_until_started_again(own_redis: OwnRedis) -> None:
     client = redis_client(own_redis.url)
     try:

@@ -130,7 +130,7 @@ def test_start_command_serves_the_health_check_the_probes_and_api_errors(
         wait_until_answers(base + service["healthCheckPath"], s)
 
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
-        assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok"}
+        assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok", "schema": "ok"}
         missing = httpx.get(f"{base}/no-such-page")
     assert missing.status_code == 404
     error = missing.json()["error"]

@@ -168,7 +168,7 @@ def test_api_index_loaded_like_vercel_serves_the_probes_docs_and_api_errors(
         docs = httpx.get(f"{base}/openapi.json")
         missing = httpx.get(f"{base}/no-such-page")
     assert [response.json() for response in ready] == [
-        {"status": "ready", "checks": {"database": "ok"}}
+        {"status": "ready", "checks": {"database": "ok", "schema": "ok"}}
     ] * 2
     assert docs.status_code == 200 and "/health" in docs.json()["paths"]
     assert missing.status_code == 404

@@ -25,7 +25,7 @@ from fastapi import HTTPException, Request, Response, status
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.access import Caller, Scope
-from app.database import Database
+from app.database import Database, DatabaseUnavailable
 from app.rate_limits.settings import Rate, RateLimitBackend, RateLimitSettings
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ class PostgresCounter:
         import asyncpg
 
         self.errors: tuple[type[BaseException], ...] = (
+            DatabaseUnavailable,
             SQLAlchemyError,
             asyncpg.PostgresError,
             asyncpg.InterfaceError,
