@@ -73,6 +73,18 @@ def make_settings(database_url: str = "", **overrides: Any) -> Settings:
     return Settings(_env_file=None, **fields)
 
 
+def assert_errors_documented(
+    schema: dict[str, Any], expected: dict[tuple[str, str], set[str]]
+) -> None:
+    """Each (method, path) of the OpenAPI document lists these statuses, in the error shape."""
+    for (method, path), codes in expected.items():
+        responses = schema["paths"][path][method]["responses"]
+        assert codes <= responses.keys(), (method, path)
+        for code in codes:
+            content = responses[code]["content"]["application/json"]["schema"]
+            assert content == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
 def _admin_dsn() -> str:
     """TEST_DATABASE_URL as asyncpg itself takes it (no SQLAlchemy driver suffix)."""
     if not TEST_DATABASE_URL:

@@ -7,18 +7,15 @@ import re
 
 import httpx
 
+from tests.conftest import assert_errors_documented
+
 
 async def test_the_probes_document_their_errors_in_the_error_shape(
     client: httpx.AsyncClient,
 ) -> None:
     schema = (await client.get("/openapi.json")).json()
     expected = {("get", "/ready"): {"500", "503"}, ("get", "/health"): {"500"}}
-    for (method, path), codes in expected.items():
-        responses = schema["paths"][path][method]["responses"]
-        assert codes <= responses.keys(), (method, path)
-        for code in codes:
-            content = responses[code]["content"]["application/json"]["schema"]
-            assert content == {"$ref": "#/components/schemas/ErrorResponse"}
+    assert_errors_documented(schema, expected)
 
 
 async def test_operation_ids_are_the_endpoints_names(client: httpx.AsyncClient) -> None:

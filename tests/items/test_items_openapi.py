@@ -6,6 +6,8 @@ from datetime import datetime
 
 import httpx
 
+from tests.conftest import assert_errors_documented
+
 ITEMS = "/api/v1/items"
 
 
@@ -18,12 +20,7 @@ async def test_every_items_operation_documents_its_errors_in_the_error_shape(
         ("patch", ITEMS + "/{item_id}"): {"400", "404", "409", "413", "422", "500"},
         ("get", ITEMS + "/{item_id}"): {"404", "422", "500"},
     }
-    for (method, path), codes in expected.items():
-        responses = schema["paths"][path][method]["responses"]
-        assert codes <= responses.keys(), (method, path)
-        for code in codes:
-            content = responses[code]["content"]["application/json"]["schema"]
-            assert content == {"$ref": "#/components/schemas/ErrorResponse"}
+    assert_errors_documented(schema, expected)
 
 
 async def test_items_operations_have_short_ids(client: httpx.AsyncClient) -> None:
