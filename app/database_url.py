@@ -21,7 +21,7 @@ _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full
 
 
 class InvalidDatabaseURL(ValueError):
-    """Raised with a message that names DATABASE_URL and never repeats the URL itself."""
+    """Raised with a message that names the URL's variable and never repeats the URL itself."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ class DatabaseURL:
         return redact(self.url)
 
 
-def parse_database_url(raw: str) -> DatabaseURL:
+def parse_database_url(raw: str, variable: str = "DATABASE_URL") -> DatabaseURL:
+    """`raw` normalized; an error names `variable`, the setting the URL came from."""
     raw = raw.strip()
     parts = urlsplit(raw)
     scheme = parts.scheme.lower()
@@ -64,11 +65,11 @@ def parse_database_url(raw: str) -> DatabaseURL:
         return DatabaseURL("sqlite+aiosqlite" + raw[len(scheme) :], False)
     if scheme not in _POSTGRES_SCHEMES:
         raise InvalidDatabaseURL(
-            "DATABASE_URL must start with postgres://, postgresql://, postgresql+asyncpg:// "
+            f"{variable} must start with postgres://, postgresql://, postgresql+asyncpg:// "
             "or sqlite+aiosqlite://"
         )
     if not parts.hostname:
-        raise InvalidDatabaseURL("DATABASE_URL has no host name")
+        raise InvalidDatabaseURL(f"{variable} has no host name")
 
     query: list[tuple[str, str]] = []
     dropped: list[str] = []

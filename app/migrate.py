@@ -1,6 +1,6 @@
 """Alembic migrations: every feature's branch, upgraded together.
 
-    python -m app.migrate                          upgrade DATABASE_URL to every branch's head
+    python -m app.migrate                          upgrade the database to every branch's head
     python -m app.migrate new FEATURE "message"    autogenerate a revision in app/FEATURE/migrations
     python -m app.migrate drop FEATURE             downgrade FEATURE's branch: its tables go
     python -m app.migrate stamp                    record every head as applied, changing nothing
@@ -9,9 +9,12 @@ Each feature package keeps its tables' migrations in its own `migrations/` folde
 Alembic branch labelled with the package's name (app/features.py), so deleting the folder
 takes its migrations with it. The database's `alembic_version` holds one row per branch.
 
-On PostgreSQL the upgrade runs under an advisory lock, so copies started at once (a retried
-deploy, two services sharing a database, a manual run during a deploy) take turns: the first
-migrates, the others wait, then find the schema at head and change nothing.
+They run over DATABASE_DIRECT_URL, or DATABASE_URL when that is empty. On PostgreSQL the
+upgrade runs under an advisory lock, so copies started at once (a retried deploy, two services
+sharing a database, a manual run during a deploy) take turns: the first migrates, the others
+wait, then find the schema at head and change nothing. The lock belongs to one server
+connection for as long as the run lasts, which a transaction-mode pooler does not give a
+client: migrations refuse to run through one, and need DATABASE_DIRECT_URL there.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from alembic.config import Config
 from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.database_url import DatabaseURL
 from app.features import APP, migration_directories
 from app.settings import CoreSettings, Environment
 from app.settings_errors import load_settings
@@ -37,6 +41,34 @@ ROOT = APP.parent
 
 # Any constant works as long as nothing else in the database takes an advisory lock with it.
 MIGRATION_LOCK_KEY = 0x6D6967726174696F  # "migratio" in ASCII, within a signed 64-bit int
+
+
+class MigrationRefused(SystemExit):
+    """Migrations cannot run as configured. Uncaught, Python prints only the message."""
+
+
+def migration_url(settings: CoreSettings) -> DatabaseURL:
+    """The URL migrations run over, refusing a transaction-mode pooler's.
+
+    Such a pooler runs each transaction on whichever server connection is free, and the
+    migration lock is a session lock: it would stay with a server connection other clients
+    then use (and can take again), outlive the run, and be released, or not, at random.
+    """
+    if settings.database_direct_url:
+        database = settings.migration_database
+        # DB_POOLER describes DATABASE_URL; a direct URL can give a pooler away only by its host.
+        if database.is_transaction_pooler:
+            raise MigrationRefused(
+                "DATABASE_DIRECT_URL names a transaction-mode pooler, which cannot hold the "
+                "migration lock. Set it to the database's direct URL."
+            )
+        return database
+    if settings.database.is_postgres and settings.db_transaction_pooler:
+        raise MigrationRefused(
+            "Migrations cannot run through the transaction-mode pooler in DATABASE_URL: it "
+            "cannot hold their lock. Set DATABASE_DIRECT_URL to the database's direct URL."
+        )
+    return settings.database
 
 
 def alembic_config(database_url: str) -> Config:
@@ -51,8 +83,9 @@ def alembic_config(database_url: str) -> Config:
 
 
 async def upgrade_to_head(settings: CoreSettings) -> None:
-    config = alembic_config(settings.database.url)
-    if settings.database.is_sqlite:
+    database = migration_url(settings)
+    config = alembic_config(database.url)
+    if database.is_sqlite:
         # Alembic's async env.py runs its own event loop, so it needs a thread of its own.
         await asyncio.to_thread(command.upgrade, config, "heads")
         return
@@ -61,7 +94,7 @@ async def upgrade_to_head(settings: CoreSettings) -> None:
     # Postgres releases it when that connection ends, so a killed run cannot leave it behind.
     # No statement_timeout here: waiting for another copy's long migration is expected.
     engine = create_async_engine(
-        settings.database.url,
+        database.url,
         poolclass=NullPool,
         connect_args={"timeout": settings.db_connect_timeout},
         isolation_level="AUTOCOMMIT",
@@ -125,14 +158,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if arguments.command == "new":
         new_revision(arguments.feature, arguments.message)
         return
-    config = alembic_config(load_settings(CoreSettings).database.url)
+    settings = load_settings(CoreSettings)
+    if arguments.command is None:
+        asyncio.run(upgrade_to_head(settings))
+        return
+    config = alembic_config(migration_url(settings).url)
     if arguments.command == "drop":
         command.downgrade(config, f"{arguments.feature}@base")
-    elif arguments.command == "stamp":
+    else:
         # purge: the old single-branch revision is replaced by every branch's head.
         command.stamp(config, "heads", purge=True)
-    else:
-        asyncio.run(upgrade_to_head(load_settings(CoreSettings)))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,14 @@ class CoreSettings(BaseSettings):
         "SQLite file `./app.db`, migrated on start. Required in production.",
         json_schema_extra={"secret": True},
     )
+    database_direct_url: str = Field(
+        "",
+        description="PostgreSQL URL of the database itself, not of a pooler in front of it "
+        "(same forms as `DATABASE_URL`), for migrations: `python -m app.migrate` holds a lock "
+        "on one connection, which a transaction-mode pooler cannot keep. Set it when "
+        "`DATABASE_URL` goes through such a pooler; empty: migrations use `DATABASE_URL`.",
+        json_schema_extra={"secret": True},
+    )
     db_pool_size: PositiveInt = Field(10, description="Connections kept open per process.")
     # Ten kept open, none beyond: SQLAlchemy closes an overflow connection as soon as it is
     # returned, so under steady load overflow means a new connection (and its set-up round
@@ -224,6 +232,15 @@ class CoreSettings(BaseSettings):
                 )
             if self.debug:
                 raise ValueError("DEBUG must be false when ENVIRONMENT=production")
+        if self.database_direct_url:
+            # Only PostgreSQL sits behind a pooler. Anything else here would have migrations
+            # change one database while the app reads another.
+            if not self.migration_database.is_postgres:
+                raise ValueError("DATABASE_DIRECT_URL must be a PostgreSQL URL")
+            if not database.is_postgres:
+                raise ValueError(
+                    "DATABASE_DIRECT_URL is set, so DATABASE_URL must be a PostgreSQL URL too"
+                )
         if "*" in self.cors_origins and self.cors_allow_credentials:
             # Browsers reject this pair; refusing it here beats a CORS failure in production.
             raise ValueError(
@@ -238,6 +255,13 @@ class CoreSettings(BaseSettings):
     @property
     def database(self) -> DatabaseURL:
         return parse_database_url(self.database_url or DEVELOPMENT_DATABASE_URL)
+
+    @property
+    def migration_database(self) -> DatabaseURL:
+        """Where migrations run: DATABASE_DIRECT_URL, or DATABASE_URL when it is empty."""
+        if self.database_direct_url:
+            return parse_database_url(self.database_direct_url, "DATABASE_DIRECT_URL")
+        return self.database
 
     @property
     def is_production(self) -> bool:

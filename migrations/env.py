@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.database import Base
 from app.features import feature_modules
+from app.migrate import migration_url
 from app.settings import CoreSettings
 
 config = context.config
@@ -32,7 +33,7 @@ target_metadata = Base.metadata
 
 def _database_url() -> str:
     url: str | None = config.attributes.get("database_url")
-    return url or CoreSettings().database.url
+    return url or migration_url(CoreSettings()).url
 
 
 def _run(connection: Connection) -> None:
