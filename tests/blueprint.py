@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,29 @@ APP_PATH = "app.main:app"
 
 def load_blueprint(repo_root: Path) -> dict[str, Any]:
     blueprint: dict[str, Any] = yaml.safe_load((repo_root / "render.yaml").read_text())
+    return blueprint
+
+
+def with_pgbouncer(repo_root: Path) -> dict[str, Any]:
+    """render.yaml as docs/render.md changes it for Render's PgBouncer.
+
+    The documented block is a part of a Blueprint: its database keys join the database of the
+    same name, and its web service's envVars replace the file's of the same key or join them.
+    """
+    text = (repo_root / "docs" / "render.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "connectionPool:" in b]
+    assert len(blocks) == 1, "docs/render.md should show one Blueprint block for PgBouncer"
+    change: dict[str, Any] = yaml.safe_load(blocks[0])
+    blueprint = copy.deepcopy(load_blueprint(repo_root))
+    databases = {database["name"]: database for database in blueprint["databases"]}
+    for database in change["databases"]:
+        databases[database["name"]].update(database)
+    service = web_service(blueprint)
+    changed = web_service(change)
+    assert changed["name"] == service["name"], "the block should change the Blueprint's service"
+    env_vars = {v["key"]: v for v in service["envVars"]}
+    env_vars.update({v["key"]: v for v in changed["envVars"]})
+    service.update({**changed, "envVars": list(env_vars.values())})
     return blueprint
 
 
@@ -38,6 +64,15 @@ def pre_deploy_command(service: dict[str, Any]) -> list[str]:
 def literal_env_vars(service: dict[str, Any]) -> dict[str, str]:
     """The service's envVars that carry a value in the file, as the process sees them."""
     return {v["key"]: str(v["value"]) for v in service.get("envVars", []) if "value" in v}
+
+
+def database_env_vars(service: dict[str, Any], urls: Mapping[str, str]) -> dict[str, str]:
+    """The service's envVars that come from the database, given each property's URL."""
+    return {
+        v["key"]: urls[v["fromDatabase"]["property"]]
+        for v in service.get("envVars", [])
+        if "fromDatabase" in v
+    }
 
 
 def as_render_gives_it(postgresql_url: str) -> str:

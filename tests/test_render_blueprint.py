@@ -1,4 +1,5 @@
-"""render.yaml says only what Render's Blueprint spec defines, and says it consistently.
+"""render.yaml says only what Render's Blueprint spec defines, and says it consistently; so does
+render.yaml as docs/render.md changes it for Render's PgBouncer.
 
 The key sets below follow Render's Blueprint reference (https://render.com/docs/blueprint-spec)
 and its JSON schema (https://render.com/schema/render.yaml.json). Render ignores or rejects a
@@ -14,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.blueprint import literal_env_vars, load_blueprint, web_service
+from tests.blueprint import literal_env_vars, load_blueprint, web_service, with_pgbouncer
+from tests.servers import settings_variables
 
 ROOT_KEYS = {
     "services", "databases", "envVarGroups", "previews", "projects", "ungrouped", "version",
@@ -60,6 +62,14 @@ def blueprint(repo_root: Path) -> dict[str, Any]:
     return load_blueprint(repo_root)
 
 
+@pytest.fixture(params=["as shipped", "with PgBouncer"])
+def any_blueprint(request: pytest.FixtureRequest, repo_root: Path) -> dict[str, Any]:
+    """render.yaml, and render.yaml as docs/render.md changes it for Render's PgBouncer."""
+    if request.param == "with PgBouncer":
+        return with_pgbouncer(repo_root)
+    return load_blueprint(repo_root)
+
+
 def _keys_everywhere(node: Any) -> set[str]:
     if isinstance(node, dict):
         return set(node) | {k for value in node.values() for k in _keys_everywhere(value)}
@@ -68,38 +78,38 @@ def _keys_everywhere(node: Any) -> set[str]:
     return set()
 
 
-def test_blueprint_uses_only_keys_the_spec_defines(blueprint: dict[str, Any]) -> None:
-    assert set(blueprint) <= ROOT_KEYS
-    for service in blueprint.get("services", []):
+def test_blueprint_uses_only_keys_the_spec_defines(any_blueprint: dict[str, Any]) -> None:
+    assert set(any_blueprint) <= ROOT_KEYS
+    for service in any_blueprint.get("services", []):
         assert service["type"] in {"web", "pserv", "worker"}, "add this type's keys from the spec"
         assert set(service) - SERVER_SERVICE_KEYS == set(), service["name"]
         for env_var in service.get("envVars", []):
             assert any(set(env_var) <= shape for shape in ENV_VAR_SHAPES), env_var
             assert len(set(env_var) & {"value", "generateValue", "sync"}) <= 1, env_var
-    for database in blueprint.get("databases", []):
+    for database in any_blueprint.get("databases", []):
         assert set(database) - DATABASE_KEYS == set(), database["name"]
 
 
-def test_blueprint_uses_no_deprecated_keys(blueprint: dict[str, Any]) -> None:
-    used = _keys_everywhere(blueprint) & set(DEPRECATED_KEYS)
+def test_blueprint_uses_no_deprecated_keys(any_blueprint: dict[str, Any]) -> None:
+    used = _keys_everywhere(any_blueprint) & set(DEPRECATED_KEYS)
     assert not used, {key: f"use {DEPRECATED_KEYS[key]}" for key in used}
 
 
-def test_enumerated_values_are_ones_the_spec_lists(blueprint: dict[str, Any]) -> None:
-    for resource in [*blueprint.get("services", []), *blueprint.get("databases", [])]:
+def test_enumerated_values_are_ones_the_spec_lists(any_blueprint: dict[str, Any]) -> None:
+    for resource in [*any_blueprint.get("services", []), *any_blueprint.get("databases", [])]:
         assert resource.get("region", "oregon") in REGIONS
-    for service in blueprint.get("services", []):
+    for service in any_blueprint.get("services", []):
         assert service["runtime"] in RUNTIMES
         assert service.get("autoDeployTrigger", "commit") in AUTO_DEPLOY_TRIGGERS
         shutdown_delay = service.get("maxShutdownDelaySeconds", 30)
         assert isinstance(shutdown_delay, int) and 1 <= shutdown_delay <= 300
 
 
-def test_every_from_database_names_a_declared_database(blueprint: dict[str, Any]) -> None:
-    declared = {database["name"] for database in blueprint.get("databases", [])}
+def test_every_from_database_names_a_declared_database(any_blueprint: dict[str, Any]) -> None:
+    declared = {database["name"] for database in any_blueprint.get("databases", [])}
     references = [
         env_var["fromDatabase"]
-        for service in blueprint.get("services", [])
+        for service in any_blueprint.get("services", [])
         for env_var in service.get("envVars", [])
         if "fromDatabase" in env_var
     ]
@@ -110,8 +120,29 @@ def test_every_from_database_names_a_declared_database(blueprint: dict[str, Any]
 
 
 def test_database_url_is_the_databases_connection_string(blueprint: dict[str, Any]) -> None:
+    # Render's PgBouncer is not on by default: free databases cannot have it, and the default
+    # connection counts fit the smallest paid database.
     env_vars = {v["key"]: v for v in web_service(blueprint)["envVars"]}
     assert env_vars["DATABASE_URL"]["fromDatabase"]["property"] == "connectionString"
+    assert all("connectionPool" not in database for database in blueprint["databases"])
+
+
+def test_with_pgbouncer_requests_are_pooled_and_migrations_run_over_the_direct_url(
+    repo_root: Path,
+) -> None:
+    blueprint = with_pgbouncer(repo_root)
+    assert [database["connectionPool"] for database in blueprint["databases"]] == ["pgbouncer"]
+    service = web_service(blueprint)
+    sources = {
+        v["key"]: v["fromDatabase"]["property"] for v in service["envVars"] if "fromDatabase" in v
+    }
+    assert sources == {
+        "DATABASE_URL": "connectionPoolString",
+        "DATABASE_DIRECT_URL": "connectionString",
+    }
+    assert literal_env_vars(service)["DB_POOLER"] == "transaction"
+    assert {"DATABASE_URL", "DATABASE_DIRECT_URL", "DB_POOLER"} <= settings_variables()
+    assert service["preDeployCommand"] == web_service(load_blueprint(repo_root))["preDeployCommand"]
 
 
 def test_service_runs_in_production_with_explicit_workers(blueprint: dict[str, Any]) -> None:
@@ -140,8 +171,8 @@ def test_service_builds_migrates_and_starts_with_the_repositorys_files(
     assert service["startCommand"].split()[:3] == ["gunicorn", "-c", "gunicorn.conf.py"]
 
 
-def test_database_is_private_and_pinned_to_a_major_version(blueprint: dict[str, Any]) -> None:
-    for database in blueprint["databases"]:
+def test_database_is_private_and_pinned_to_a_major_version(any_blueprint: dict[str, Any]) -> None:
+    for database in any_blueprint["databases"]:
         assert database["ipAllowList"] == []
         assert isinstance(database["postgresMajorVersion"], str)
         assert database["plan"]
