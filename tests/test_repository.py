@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests import dockerfile
 
 
 def _make_targets(repo_root: Path) -> set[str]:
@@ -19,16 +20,6 @@ def _make_targets(repo_root: Path) -> set[str]:
 def _workflow(repo_root: Path) -> dict[Any, Any]:
     workflow: dict[Any, Any] = yaml.safe_load((repo_root / ".github/workflows/ci.yml").read_text())
     return workflow
-
-
-def _dockerfile_instructions(repo_root: Path) -> list[tuple[str, str]]:
-    text = (repo_root / "Dockerfile").read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines()]
-    return [
-        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-        for line in lines
-        if line and not line.startswith("#")
-    ]
 
 
 def test_workflow_runs_on_push_and_pull_request(repo_root: Path) -> None:
@@ -69,9 +60,9 @@ def test_ci_script_runs_the_same_lint_as_the_workflow(repo_root: Path) -> None:
 
 def test_dockerfile_python_matches_python_version_file(repo_root: Path) -> None:
     version = (repo_root / ".python-version").read_text().strip()
-    dockerfile = (repo_root / "Dockerfile").read_text()
-    assert f"ARG PYTHON_VERSION={version}\n" in dockerfile
-    froms = [arg for op, arg in _dockerfile_instructions(repo_root) if op == "FROM"]
+    text = (repo_root / "Dockerfile").read_text()
+    assert f"ARG PYTHON_VERSION={version}\n" in text
+    froms = [arg for op, arg in dockerfile.instructions(repo_root) if op == "FROM"]
     assert len(froms) >= 2, "multi-stage: a build stage and a final stage"
     assert all(arg.startswith("python:${PYTHON_VERSION}-slim") for arg in froms)
 
@@ -79,24 +70,23 @@ def test_dockerfile_python_matches_python_version_file(repo_root: Path) -> None:
 def test_dockerfile_starts_what_render_starts(repo_root: Path) -> None:
     render = yaml.safe_load((repo_root / "render.yaml").read_text())
     start_command = render["services"][0]["startCommand"]
-    cmd = [arg for op, arg in _dockerfile_instructions(repo_root) if op == "CMD"][-1]
-    assert json.loads(cmd) == shlex.split(start_command)
+    assert dockerfile.start_command(repo_root) == shlex.split(start_command)
 
 
 def test_dockerfile_runs_as_a_non_root_user(repo_root: Path) -> None:
-    users = [arg for op, arg in _dockerfile_instructions(repo_root) if op == "USER"]
+    users = [arg for op, arg in dockerfile.instructions(repo_root) if op == "USER"]
     assert users and users[-1] not in {"root", "0"}
 
 
 def test_dockerfile_healthcheck_uses_only_the_standard_library(repo_root: Path) -> None:
-    healthcheck = [arg for op, arg in _dockerfile_instructions(repo_root) if op == "HEALTHCHECK"]
+    healthcheck = [arg for op, arg in dockerfile.instructions(repo_root) if op == "HEALTHCHECK"]
     assert len(healthcheck) == 1
     assert "urllib.request" in healthcheck[0] and "/health" in healthcheck[0]
     assert "curl" not in healthcheck[0] and "wget" not in healthcheck[0]
 
 
 def test_dockerfile_copies_only_files_that_exist(repo_root: Path) -> None:
-    for op, arg in _dockerfile_instructions(repo_root):
+    for op, arg in dockerfile.instructions(repo_root):
         if op == "COPY" and not arg.startswith("--from"):
             *sources, _destination = arg.split()
             for source in sources:
