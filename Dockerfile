@@ -15,6 +15,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PORT=8000
+# Clients may reach the container's port with no proxy in front to bound their request
+# headers, so Gunicorn does (docs/docker.md). Set it to false behind a proxy that does.
+ENV GUNICORN_CLIENT_LIMITS=true
 # The code stays owned by root: the process that serves it cannot rewrite it.
 RUN useradd --system --uid 10001 --no-create-home app
 WORKDIR /srv

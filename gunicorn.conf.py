@@ -10,8 +10,11 @@ import asyncio
 import os
 import socket
 import sys
+from typing import Any
 
+import h11
 from gunicorn.arbiter import Arbiter
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
@@ -24,6 +27,17 @@ def _int_from_env(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _bool_from_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"true", "1"}:
+        return True
+    if raw in {"false", "0"}:
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
 
 
 def _cpu_count() -> int:
@@ -72,6 +86,20 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 errorlog = "-"
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 
+# Limits for clients that reach the port directly, as the Docker image's clients may. uvicorn's
+# default parser (httptools) buffers request headers of any size, for as long as they take to
+# arrive; a proxy in front (Render's, Vercel's) bounds both before a request gets here, so there
+# the limits would only cost throughput (docs/docker.md has the figures). With them on, a
+# request line and headers of more than _MAX_HEADER_BYTES together get 400 (32 KiB, about what
+# common proxies allow); a connection is closed that has not sent a request's headers within
+# _HEADER_TIMEOUT seconds of opening, or of the request's first byte; and a worker answers 503
+# while it has worker_connections connections open (Gunicorn's setting, which uvicorn's worker
+# otherwise ignores).
+_CLIENT_LIMITS = _bool_from_env("GUNICORN_CLIENT_LIMITS", False)
+_MAX_HEADER_BYTES = 32 * 1024
+_HEADER_TIMEOUT = _int_from_env("GUNICORN_HEADER_TIMEOUT", 10)
+worker_connections = _int_from_env("GUNICORN_WORKER_CONNECTIONS", 1000)
+
 # Gunicorn otherwise opens a control socket in $HOME for `gunicornc`; nothing here uses it, and
 # several masters on one machine (tests, two services) would contend for the same path.
 control_socket_disable = True
@@ -110,4 +138,55 @@ class _DrainingServer(Server):
         await super().shutdown()  # closing the listeners again is a no-op
 
 
-worker_class = DrainingUvicornWorker
+class _HeaderTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, except that a request's headers have to arrive in time.
+
+    Written here because uvicorn has no such setting: its only timer is the keep-alive one,
+    which runs between requests and stops at the first byte of the next. So a client that
+    sends half its headers, or connects and sends nothing, holds the connection open forever.
+    """
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer = self.loop.call_later(_HEADER_TIMEOUT, self._headers_overdue)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # h11 leaves the client's state IDLE until a request's headers are complete.
+        if self.conn.their_state is h11.IDLE:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(_HEADER_TIMEOUT, self._headers_overdue)
+        else:
+            self._cancel_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_overdue(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE:
+            self.transport.close()
+
+
+class ClientLimitsUvicornWorker(DrainingUvicornWorker):
+    """The worker above, with the limits for clients that reach the port directly.
+
+    h11 is the parser with a bound on header size; the header timeout is added to it above.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config.http = _HeaderTimeoutH11Protocol
+        self.config.h11_max_incomplete_event_size = _MAX_HEADER_BYTES
+        self.config.limit_concurrency = self.cfg.worker_connections
+
+
+worker_class = ClientLimitsUvicornWorker if _CLIENT_LIMITS else DrainingUvicornWorker

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import inspect
 import json
 import os
 import re
 import runpy
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,15 @@ import pytest
 from gunicorn.config import Config
 from uvicorn_worker import UvicornWorker
 
-from tests.blueprint import APP_PATH, as_render_gives_it, load_blueprint, start_command, web_service
+from tests import dockerfile
+from tests.blueprint import (
+    APP_PATH,
+    as_render_gives_it,
+    literal_env_vars,
+    load_blueprint,
+    start_command,
+    web_service,
+)
 from tests.servers import (
     checkout,
     clean_environment,
@@ -82,16 +93,31 @@ def test_overrides_change_the_timeouts_and_recycling(repo_root: Path) -> None:
         GUNICORN_KEEPALIVE="5",
         GUNICORN_MAX_REQUESTS="100",
         GUNICORN_MAX_REQUESTS_JITTER="7",
+        GUNICORN_WORKER_CONNECTIONS="50",
         FORWARDED_ALLOW_IPS="10.0.0.1",
     )
     assert (settings["timeout"], settings["graceful_timeout"], settings["keepalive"]) == (60, 10, 5)
     assert (settings["max_requests"], settings["max_requests_jitter"]) == (100, 7)
+    assert settings["worker_connections"] == 50
     assert settings["forwarded_allow_ips"] == "10.0.0.1"
 
 
 def test_a_malformed_override_stops_start_up_naming_the_variable(repo_root: Path) -> None:
     with pytest.raises(ValueError, match="GUNICORN_TIMEOUT"):
         gunicorn_settings(repo_root, GUNICORN_TIMEOUT="30s")
+    with pytest.raises(ValueError, match="GUNICORN_CLIENT_LIMITS"):
+        gunicorn_settings(repo_root, GUNICORN_CLIENT_LIMITS="yes please")
+
+
+def test_client_limits_are_on_in_the_image_and_off_behind_renders_proxy(repo_root: Path) -> None:
+    assert gunicorn_settings(repo_root)["worker_class"].__name__ == "DrainingUvicornWorker"
+    limited = gunicorn_settings(repo_root, GUNICORN_CLIENT_LIMITS="true")["worker_class"]
+    assert [cls.__name__ for cls in limited.__mro__[:2]] == [
+        "ClientLimitsUvicornWorker",
+        "DrainingUvicornWorker",
+    ]
+    assert dockerfile.environment(repo_root)["GUNICORN_CLIENT_LIMITS"] == "true"
+    assert "GUNICORN_CLIENT_LIMITS" not in literal_env_vars(web_service(load_blueprint(repo_root)))
 
 
 def test_graceful_timeout_ends_before_render_kills_the_instance(repo_root: Path) -> None:
@@ -148,12 +174,23 @@ class Gunicorn:
     def log_lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
+    def worker_pid(self) -> int:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        (pid,) = children.read_text().split()
+        return int(pid)
+
 
 @contextmanager
 def gunicorn(
-    repo_root: Path, tmp_path: Path, *, app: str = SERVED_APP, **env: str
+    repo_root: Path,
+    tmp_path: Path,
+    *,
+    app: str = SERVED_APP,
+    command: list[str] | None = None,
+    **env: str,
 ) -> Iterator[Gunicorn]:
-    """The Blueprint's start command serving `app` from a checkout, once it answers /health.
+    """The Blueprint's start command (or `command`) serving `app` from a checkout, once it
+    answers /health.
 
     One worker and an SQLite database it never needs, unless `env` says otherwise.
     """
@@ -165,7 +202,7 @@ def gunicorn(
         WEB_CONCURRENCY="1",
     )
     environment.update(env)
-    command = start_command(web_service(load_blueprint(repo_root)), app=app)
+    command = command or start_command(web_service(load_blueprint(repo_root)), app=app)
     app_dir = checkout(repo_root, tmp_path / "app")
     log = tmp_path / "gunicorn.log"
     with running(command, env=environment, cwd=app_dir, log=log) as process:
@@ -274,3 +311,170 @@ async def test_workers_recycled_by_max_requests_fail_no_request(
         assert every_worker_replaced(), "each worker should have been replaced"
     statuses = [status for result in results for status in result]
     assert statuses and set(statuses) == {200}
+
+
+# --- limits for clients that reach the port directly, as the Docker image runs it ----------
+
+
+@contextmanager
+def gunicorn_as_the_image_runs_it(
+    repo_root: Path, tmp_path: Path, **env: str
+) -> Iterator[Gunicorn]:
+    """The Dockerfile's command, with its environment (but the test's PORT and PATH)."""
+    image = dockerfile.environment(repo_root)
+    image = {name: value for name, value in image.items() if name not in {"PATH", "PORT"}}
+    command = dockerfile.start_command(repo_root, app=SERVED_APP)
+    with gunicorn(repo_root, tmp_path, command=command, **{**image, **env}) as server:
+        yield server
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """The process's resident memory now, and the most it has ever had, in MB."""
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    now, peak = (int(status[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))
+    return now, peak
+
+
+def send_huge_header(port: int, size: int) -> tuple[int, bytes]:
+    """Send a request whose one header value is `size` bytes, in chunks, until the server
+    closes the connection: how much was sent, and what the server answered (b"" if nothing)."""
+    chunk = b"a" * 65536
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sent = 0
+        try:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: ")
+            while sent < size:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except TimeoutError:
+            raise AssertionError(f"the server stopped reading after {sent} bytes") from None
+        try:
+            answer = sock.recv(1024)
+        except ConnectionResetError:
+            answer = b""
+    return sent, answer
+
+
+def seconds_until_closed(sock: socket.socket, since: float, timeout: float) -> float:
+    """Seconds from `since` until the server closed the connection, having sent nothing."""
+    sock.settimeout(max(0.1, since + timeout - time.monotonic()))
+    try:
+        assert sock.recv(1024) == b"", "the server answered instead of closing"
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"the connection was still open {timeout} s later") from None
+    return time.monotonic() - since
+
+
+def exchange(connection: http.client.HTTPConnection, method: str, path: str, **options: Any) -> int:
+    """The status of one request on the connection, its response read to the end."""
+    connection.request(method, path, **options)
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.processes
+def test_the_image_refuses_huge_headers_without_buffering_them(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    size, clients = 64 * 1024 * 1024, 6
+    with gunicorn_as_the_image_runs_it(repo_root, tmp_path) as server:
+        for _ in range(20):  # the memory the first requests leave behind is not the attack's
+            assert httpx.get(f"{server.base}/health").status_code == 200
+        before, _ = memory_mb(server.worker_pid())
+        with ThreadPoolExecutor(clients) as pool:
+            results = list(pool.map(lambda _: send_huge_header(server.port, size), range(clients)))
+        _, peak = memory_mb(server.worker_pid())
+        assert httpx.get(f"{server.base}/health").status_code == 200
+    for sent, answer in results:
+        assert sent < size, "the server read the whole header"
+        assert answer == b"" or status_of(answer) in {400, 431}
+    assert peak - before < 20, f"the worker grew from {before:.0f} MB to {peak:.0f} MB"
+
+
+@pytest.mark.processes
+def test_the_image_closes_connections_whose_headers_stall(repo_root: Path, tmp_path: Path) -> None:
+    timeout, margin = 1, 1.5
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with gunicorn_as_the_image_runs_it(
+        repo_root, tmp_path, GUNICORN_HEADER_TIMEOUT=str(timeout)
+    ) as server:
+        address = ("127.0.0.1", server.port)
+        with (
+            socket.create_connection(address) as silent,
+            socket.create_connection(address) as half_sent,
+            socket.create_connection(address) as second_half_sent,
+        ):
+            silent_since = time.monotonic()
+            half_sent.sendall(request[:30])
+            half_sent_since = time.monotonic()
+            # The second request on a kept-alive connection has the same deadline.
+            second_half_sent.sendall(request)
+            assert status_of(second_half_sent.recv(4096)) == 200
+            second_half_sent.sendall(request[:30])
+            second_since = time.monotonic()
+
+            waited = [
+                seconds_until_closed(silent, silent_since, timeout + margin),
+                seconds_until_closed(half_sent, half_sent_since, timeout + margin),
+                seconds_until_closed(second_half_sent, second_since, timeout + margin),
+            ]
+        assert httpx.get(f"{server.base}/health").status_code == 200
+    # Closed by the deadline, not at once.
+    assert all(timeout / 2 < seconds < timeout + margin for seconds in waited), waited
+
+
+@pytest.mark.processes
+def test_the_image_serves_timely_requests_as_before(repo_root: Path, tmp_path: Path) -> None:
+    timeout = 1
+    with gunicorn_as_the_image_runs_it(
+        repo_root, tmp_path, GUNICORN_HEADER_TIMEOUT=str(timeout)
+    ) as server:
+        # Kept alive past the header deadline: it runs from a request's first byte.
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert exchange(connection, "GET", "/health") == 200
+        first_socket = connection.sock
+        time.sleep(timeout + 0.5)
+        cookie = {"Cookie": "c" * 24 * 1024}
+        assert exchange(connection, "GET", "/health", headers=cookie) == 200
+        assert connection.sock is first_socket
+        # A body sent along with the headers does not count towards their limit.
+        assert exchange(connection, "POST", "/health", body=b"x" * 256 * 1024) == 405
+        connection.close()
+
+        # Headers that arrive in pieces, within the deadline.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")
+            time.sleep(timeout / 2)
+            sock.sendall(b"Host: 127.0.0.1\r\n\r\n")
+            assert status_of(sock.recv(4096)) == 200
+
+
+@pytest.mark.processes
+def test_the_image_answers_503_past_its_worker_connections(repo_root: Path, tmp_path: Path) -> None:
+    limit = 3
+    with gunicorn_as_the_image_runs_it(
+        repo_root, tmp_path, GUNICORN_WORKER_CONNECTIONS=str(limit)
+    ) as server:
+        address = ("127.0.0.1", server.port)
+        idle = [socket.create_connection(address) for _ in range(limit)]
+        try:
+            assert httpx.get(f"{server.base}/health").status_code == 503
+        finally:
+            for sock in idle:
+                sock.close()
+        deadline = time.monotonic() + 5
+        while (status := httpx.get(f"{server.base}/health").status_code) == 503:
+            assert time.monotonic() < deadline, "the closed connections still count"
+            time.sleep(0.05)
+        assert status == 200
