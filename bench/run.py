@@ -300,6 +300,8 @@ def run(
             # At these rates the shipped max_requests would restart the worker every few
             # seconds, inside the runs; in service that happens a few times a day.
             "GUNICORN_MAX_REQUESTS": "0",
+            # As on Render; one row below turns them on, as the Docker image does.
+            "GUNICORN_CLIENT_LIMITS": "false",
         }
         key = _create_key(env)
         auth = {"Authorization": f"Bearer {key}"}
@@ -323,6 +325,7 @@ def run(
             raw = start("bench.raw_asyncpg_app:app", env, probe=item)
             alchemy = start("bench.sqlalchemy_app:app", env, probe=item)
             ours = start("app.main:app", env)
+            client_limits = start("app.main:app", {**env, "GUNICORN_CLIENT_LIMITS": "true"})
             limiters = {backend: start("app.main:app", e) for backend, e in backends.items()}
             rss = {
                 name: rss_mb(server.worker_pids()[0])
@@ -334,6 +337,7 @@ def run(
                 "raw": (f"{raw.base}{item}", {}),
                 "sqlalchemy": (f"{alchemy.base}{item}", {}),
                 "health": (f"{ours.base}/health", {}),
+                "health limited": (f"{client_limits.base}/health", {}),
                 "ready": (f"{ours.base}/ready", {}),
                 "get": (f"{ours.base}{item}", {}),
                 "list": (f"{ours.base}/api/v1/items", {}),
@@ -354,6 +358,12 @@ def run(
             Row("raw asyncpg: GET one item", load["raw"]),
             _ratio("bare SQLAlchemy: GET one item", load["sqlalchemy"], "raw asyncpg", load["raw"]),
             _ratio("GET /health", load["health"], "bare FastAPI", load["bare"], 0.85),
+            _ratio(
+                "GET /health, client limits on (Docker image)",
+                load["health limited"],
+                "GET /health",
+                load["health"],
+            ),
             _ratio("GET /ready", load["ready"], "raw asyncpg", load["raw"]),
             _ratio("GET one item", load["get"], "raw asyncpg", load["raw"], 0.6),
             _ratio("GET one item", load["get"], "bare SQLAlchemy", load["sqlalchemy"]),
