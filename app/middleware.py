@@ -45,6 +45,7 @@ def middleware_stack(settings: CoreSettings) -> list[Middleware]:
             RequestMiddleware,
             hsts=settings.is_production,
             debug=settings.debug,
+            vercel=bool(settings.vercel),
         )
     ]
     if settings.cors_origins:
@@ -74,17 +75,20 @@ class RequestMiddleware:
     trace: the request's ID is still set in the task that logs it, so the line carries it.
     """
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False, debug: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, debug: bool = False, vercel: bool = False
+    ) -> None:
         self.app = app
         self.headers = (*SECURITY_HEADERS, HSTS_HEADER) if hsts else SECURITY_HEADERS
         self.debug = debug
+        self.vercel = vercel
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        request_id = choose_request_id(scope["headers"])
+        request_id = choose_request_id(scope["headers"], vercel=self.vercel)
         token = current_request_id.set(request_id)
         response_headers = [(b"x-request-id", request_id.encode()), *self.headers]
         status: int | None = None

@@ -16,15 +16,18 @@ current_request_id: ContextVar[str | None] = ContextVar("request_id", default=No
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
-def choose_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The client's `X-Request-ID` when sane, else Vercel's `x-vercel-id`, else a new one."""
-    inbound = vercel = None
+def choose_request_id(headers: Iterable[tuple[bytes, bytes]], *, vercel: bool = False) -> str:
+    """The client's `X-Request-ID` when sane, else (on Vercel) `x-vercel-id`, else a new one.
+
+    Only Vercel's edge sets `x-vercel-id`; anywhere else it is just a header the client chose.
+    """
+    inbound = platform = None
     for name, value in headers:
         if name == b"x-request-id":
             inbound = value
-        elif name == b"x-vercel-id":
-            vercel = value
-    for candidate in (inbound, vercel):
+        elif vercel and name == b"x-vercel-id":
+            platform = value
+    for candidate in (inbound, platform):
         if candidate is not None and _SAFE_ID.fullmatch(candidate):
             return candidate.decode("ascii")
     # 32 random hex digits, like a UUID's hex but without building a UUID object per request.

@@ -49,10 +49,20 @@ async def test_an_unsafe_inbound_request_id_is_replaced(
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
-async def test_vercels_id_is_used_when_the_client_sends_none(client: httpx.AsyncClient) -> None:
-    vercel_id = "fra1::iad1::kqvzs-1763800000000-0123456789ab"
-    response = await client.get("/health", headers={"x-vercel-id": vercel_id})
-    assert response.headers["x-request-id"] == vercel_id
+VERCEL_ID = "fra1::iad1::kqvzs-1763800000000-0123456789ab"
+
+
+async def test_on_vercel_its_id_is_used_when_the_client_sends_none(database_url: str) -> None:
+    async with client_for(create_app(make_settings(database_url, vercel="1"))) as client:
+        response = await client.get("/health", headers={"x-vercel-id": VERCEL_ID})
+    assert response.headers["x-request-id"] == VERCEL_ID
+
+
+async def test_off_vercel_an_x_vercel_id_from_the_client_is_ignored(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/health", headers={"x-vercel-id": VERCEL_ID})
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
 async def test_error_bodies_carry_the_request_id_of_the_response(
