@@ -75,10 +75,12 @@ keepalive = _int_from_env("GUNICORN_KEEPALIVE", 75)
 max_requests = _int_from_env("GUNICORN_MAX_REQUESTS", 10_000)
 max_requests_jitter = _int_from_env("GUNICORN_MAX_REQUESTS_JITTER", 1_000)
 
-# Trust X-Forwarded-For and X-Forwarded-Proto, so client addresses and https URLs are right.
-# On Render the port is reachable only through Render's proxy and your own private services;
-# where clients can reach the port directly, set this to the proxy's addresses instead.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+# Peers whose X-Forwarded-For and X-Forwarded-Proto uvicorn believes. The default is uvicorn's
+# and Gunicorn's own, this machine, so a container whose port clients reach directly believes
+# no header a client sends. render.yaml sets `*`, for https URLs behind Render's proxy; with `*`
+# uvicorn takes the leftmost X-Forwarded-For entry, which the client wrote, so the app settles
+# the client's address itself (TRUSTED_PROXY_HOPS, app/client_address.py).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # Errors go to stderr. The access log is off: the app logs each request itself, and a second
 # line per request from the server would double the log volume and cost per-request time.

@@ -2,7 +2,8 @@
 
 Outermost first:
 
-    RequestMiddleware     request ID, security headers, one access-log line, 500 on a crash
+    RequestMiddleware     client address, request ID, security headers, one access-log line,
+                          500 on a crash
     CORSMiddleware        only when CORS_ORIGINS is set
     BodyLimitMiddleware   413 for request bodies over MAX_BODY_BYTES
 
@@ -20,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.client_address import AddressReader, client_address_reader
 from app.errors import error_response
 from app.request_id import choose_request_id, current_request_id
 from app.settings import CoreSettings
@@ -46,6 +48,9 @@ def middleware_stack(settings: CoreSettings) -> list[Middleware]:
             hsts=settings.is_production,
             debug=settings.debug,
             vercel=bool(settings.vercel),
+            client_address=client_address_reader(
+                settings.client_address_header, settings.trusted_proxy_hops
+            ),
         )
     ]
     if settings.cors_origins:
@@ -65,8 +70,9 @@ def middleware_stack(settings: CoreSettings) -> list[Middleware]:
 
 
 class RequestMiddleware:
-    """Per request: pick its ID, add the ID and security headers to the response, write one
-    access-log line, and answer an unhandled exception with a 500 in the error shape.
+    """Per request: settle the client's address (app/client_address.py), pick its ID, add the
+    ID and security headers to the response, write one access-log line, and answer an
+    unhandled exception with a 500 in the error shape.
 
     The 500 is made here rather than in an `Exception` handler: Starlette runs that handler
     outside all middleware, so its response would miss these headers. The exception is then
@@ -76,18 +82,29 @@ class RequestMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, hsts: bool = False, debug: bool = False, vercel: bool = False
+        self,
+        app: ASGIApp,
+        *,
+        hsts: bool = False,
+        debug: bool = False,
+        vercel: bool = False,
+        client_address: AddressReader | None = None,
     ) -> None:
         self.app = app
         self.headers = (*SECURITY_HEADERS, HSTS_HEADER) if hsts else SECURITY_HEADERS
         self.debug = debug
         self.vercel = vercel
+        self.client_address = client_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        if self.client_address is not None:
+            address = self.client_address(scope)
+            if address is not None:
+                scope["client"] = (address, 0)
         request_id = choose_request_id(scope["headers"], vercel=self.vercel)
         token = current_request_id.set(request_id)
         response_headers = [(b"x-request-id", request_id.encode()), *self.headers]

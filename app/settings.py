@@ -11,6 +11,7 @@ Every field has a description: `docs/settings.md` and `.env.example` are generat
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -20,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.database_url import DatabaseURL, parse_database_url
 
 DEVELOPMENT_DATABASE_URL = "sqlite+aiosqlite:///./app.db"
+# An HTTP field name (RFC 9110's token): anything else could never match a request's header.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class Environment(StrEnum):
@@ -151,6 +154,20 @@ class CoreSettings(BaseSettings):
     max_body_bytes: PositiveInt = Field(
         1_048_576, description="Largest request body; larger ones get 413 without being read."
     )
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Proxies in front of the app that each append the address they were called "
+        "from to `X-Forwarded-For` (Render: 1): the client's address is the entry this many "
+        "from the right. 0: the address the server reports. See `docs/operations.md`.",
+    )
+    client_ip_header: str = Field(
+        "",
+        description="A header your platform sets to the client's address, replacing any the "
+        "client sent; it wins over `TRUSTED_PROXY_HOPS`. Empty: `x-vercel-forwarded-for` on "
+        "Vercel, none elsewhere.",
+    )
     docs_enabled: bool = Field(True, description="Serve `/docs`, `/redoc` and `/openapi.json`.")
     debug: bool = Field(False, description="500 responses name the exception. Development only.")
     api_keys_required_for_reads: bool = Field(
@@ -212,6 +229,14 @@ class CoreSettings(BaseSettings):
         # Browsers send an origin without a trailing slash: one here would never match.
         return [origin.rstrip("/") for origin in origins]
 
+    @field_validator("client_ip_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _HEADER_NAME.fullmatch(value):
+            raise ValueError("must be a header name, such as x-vercel-forwarded-for")
+        return value.lower()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, value: Any) -> Any:
@@ -271,6 +296,13 @@ class CoreSettings(BaseSettings):
     def serverless(self) -> bool:
         """Running on Vercel or AWS Lambda, where an instance may be frozen between requests."""
         return bool(self.vercel or self.aws_lambda_function_name)
+
+    @property
+    def client_address_header(self) -> str:
+        """CLIENT_IP_HEADER, or on Vercel the header its edge sets."""
+        if self.client_ip_header:
+            return self.client_ip_header
+        return "x-vercel-forwarded-for" if self.vercel else ""
 
     @property
     def json_logs(self) -> bool:

@@ -1,18 +1,27 @@
-"""render.yaml as the tests read it, and the environment Render gives the web service."""
+"""render.yaml as the tests read it, the environment Render gives the web service, and its
+start command run as a test's server."""
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shlex
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.servers import checkout, free_port, running, shell_environment, wait_until_answers
+
 # What the Blueprint's start command serves; tests swap in another app at this argument.
 APP_PATH = "app.main:app"
+# The app with the routes of tests/served_app.py, as a checkout serves it.
+SERVED_APP = "served_app:app"
 
 
 def load_blueprint(repo_root: Path) -> dict[str, Any]:
@@ -78,3 +87,53 @@ def database_env_vars(service: dict[str, Any], urls: Mapping[str, str]) -> dict[
 def as_render_gives_it(postgresql_url: str) -> str:
     """A database URL in the postgres:// form of Render's connectionString."""
     return "postgres://" + postgresql_url.split("://", 1)[1]
+
+
+@dataclass(frozen=True)
+class Gunicorn:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def worker_pid(self) -> int:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        (pid,) = children.read_text().split()
+        return int(pid)
+
+
+@contextmanager
+def gunicorn(
+    repo_root: Path,
+    tmp_path: Path,
+    *,
+    app: str = SERVED_APP,
+    command: list[str] | str | None = None,
+    **env: str,
+) -> Iterator[Gunicorn]:
+    """The Blueprint's start command (or `command`) serving `app` from a checkout, once it
+    answers /health.
+
+    One worker and an SQLite database it never needs, unless `env` says otherwise.
+    """
+    port = free_port()
+    environment = shell_environment(
+        PORT=str(port),
+        ENVIRONMENT="test",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        WEB_CONCURRENCY="1",
+    )
+    environment.update(env)
+    command = command or start_command(web_service(load_blueprint(repo_root)), app=app)
+    app_dir = checkout(repo_root, tmp_path / "app")
+    log = tmp_path / "gunicorn.log"
+    with running(command, env=environment, cwd=app_dir, log=log) as process:
+        server = Gunicorn(port, process, log)
+        wait_until_answers(f"{server.base}/health", process)
+        yield server

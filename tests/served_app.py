@@ -60,7 +60,9 @@ async def fail_in_the_database(database: DatabaseDep, value: str) -> None:
 
 @router.get("/request")
 async def describe_request(request: Request) -> dict[str, str | None]:
-    """What the app sees of the request once the server has applied proxy headers."""
+    """What the app sees of the request: the server has applied the proxy headers it trusts
+    (FORWARDED_ALLOW_IPS), and the app has settled the client's address (TRUSTED_PROXY_HOPS,
+    CLIENT_IP_HEADER), the one the access log records and the limits count."""
     return {
         "url": str(request.url),
         "client": request.client.host if request.client else None,

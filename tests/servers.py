@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -39,6 +40,21 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def client_from(address: str, **transport: Any) -> httpx.Client:
+    """A client whose connections come from `address` (any of 127.0.0.0/8 on Linux), so a
+    server on 127.0.0.1 sees a peer that is not itself."""
+    return httpx.Client(
+        transport=httpx.HTTPTransport(local_address=address, **transport), timeout=30
+    )
+
+
+def async_client_from(address: str, **transport: Any) -> httpx.AsyncClient:
+    """`client_from`, for async tests."""
+    return httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(local_address=address, **transport), timeout=30
+    )
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import inspect
-import json
 import os
 import re
 import runpy
@@ -17,7 +16,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -30,24 +28,19 @@ from uvicorn_worker import UvicornWorker
 from tests import dockerfile
 from tests.blueprint import (
     APP_PATH,
+    SERVED_APP,
+    Gunicorn,
     as_render_gives_it,
+    gunicorn,
     literal_env_vars,
     load_blueprint,
-    start_command,
     web_service,
 )
-from tests.servers import (
-    checkout,
-    clean_environment,
-    free_port,
-    running,
-    shell_environment,
-    wait_until_answers,
-    wait_until_refused,
-)
+from tests.servers import clean_environment, client_from, wait_until_refused
 
-# The app with the routes of tests/served_app.py, as a checkout serves it.
-SERVED_APP = "served_app:app"
+# A peer that is not this machine (127.0.0.1): a proxy's address, or a client's.
+ELSEWHERE = "127.0.0.2"
+CLIENT = "203.0.113.7"
 
 
 def gunicorn_settings(repo_root: Path, **env: str) -> dict[str, Any]:
@@ -83,6 +76,10 @@ def test_access_log_is_off_unless_asked_for(repo_root: Path) -> None:
     assert gunicorn_settings(repo_root)["accesslog"] is None
     assert gunicorn_settings(repo_root, GUNICORN_ACCESS_LOG="-")["accesslog"] == "-"
     assert gunicorn_settings(repo_root)["errorlog"] == "-"
+
+
+def test_by_default_only_this_machine_may_set_forwarded_headers(repo_root: Path) -> None:
+    assert gunicorn_settings(repo_root)["forwarded_allow_ips"] == "127.0.0.1,::1"
 
 
 def test_overrides_change_the_timeouts_and_recycling(repo_root: Path) -> None:
@@ -161,68 +158,46 @@ def test_importing_the_app_opens_nothing_a_fork_would_share(
     assert result.stdout.strip() == b"0"
 
 
-@dataclass(frozen=True)
-class Gunicorn:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
-
-    def worker_pid(self) -> int:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        (pid,) = children.read_text().split()
-        return int(pid)
-
-
-@contextmanager
-def gunicorn(
-    repo_root: Path,
-    tmp_path: Path,
-    *,
-    app: str = SERVED_APP,
-    command: list[str] | None = None,
-    **env: str,
-) -> Iterator[Gunicorn]:
-    """The Blueprint's start command (or `command`) serving `app` from a checkout, once it
-    answers /health.
-
-    One worker and an SQLite database it never needs, unless `env` says otherwise.
-    """
-    port = free_port()
-    environment = shell_environment(
-        PORT=str(port),
-        ENVIRONMENT="test",
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
-        WEB_CONCURRENCY="1",
-    )
-    environment.update(env)
-    command = command or start_command(web_service(load_blueprint(repo_root)), app=app)
-    app_dir = checkout(repo_root, tmp_path / "app")
-    log = tmp_path / "gunicorn.log"
-    with running(command, env=environment, cwd=app_dir, log=log) as process:
-        server = Gunicorn(port, process, log)
-        wait_until_answers(f"{server.base}/health", process)
-        yield server
+def _blueprint_env(repo_root: Path) -> dict[str, str]:
+    """The values render.yaml gives the web service, with one worker in a test environment."""
+    service = web_service(load_blueprint(repo_root))
+    return literal_env_vars(service) | {"ENVIRONMENT": "test", "WEB_CONCURRENCY": "1"}
 
 
 @pytest.mark.processes
-def test_client_address_and_scheme_come_from_the_proxys_headers(
+def test_behind_renders_proxy_the_client_is_the_address_it_appends_whatever_came_before(
     repo_root: Path, tmp_path: Path
 ) -> None:
-    with gunicorn(repo_root, tmp_path, LOG_FORMAT="json") as server:
-        # What Render's proxy adds: the client's address, and that it ended TLS.
-        forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
-        seen = httpx.get(f"{server.base}/test/request", headers=forwarded).json()
-    assert seen["client"] == "203.0.113.7"
-    assert seen["url"].startswith("https://")
+    forged = ["", "192.0.2.1, ", "192.0.2.2, 10.0.0.1, "]
+    with (
+        gunicorn(repo_root, tmp_path, LOG_FORMAT="json", **_blueprint_env(repo_root)) as server,
+        client_from(ELSEWHERE) as proxy,
+    ):
+        # What reaches the app through Render's proxy: whatever X-Forwarded-For the client
+        # sent, with the address the proxy was called from appended, and that it ended TLS.
+        seen = [
+            proxy.get(
+                f"{server.base}/test/request",
+                headers={"X-Forwarded-For": f"{entries}{CLIENT}", "X-Forwarded-Proto": "https"},
+            ).json()
+            for entries in forged
+        ]
+    assert [s["client"] for s in seen] == [CLIENT] * len(forged)
+    assert all(s["url"].startswith("https://") for s in seen)
     access = [line for line in server.log_lines() if line.get("path") == "/test/request"]
-    assert [(line["client"], line["status"]) for line in access] == [("203.0.113.7", 200)]
+    assert [line["client"] for line in access] == [CLIENT] * len(forged)
+
+
+@pytest.mark.processes
+def test_by_default_no_forwarded_header_from_a_peer_elsewhere_is_believed(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # The Dockerfile's defaults, with clients reaching the port directly.
+    with gunicorn(repo_root, tmp_path) as server, client_from(ELSEWHERE) as client:
+        forwarded = {"X-Forwarded-For": CLIENT, "X-Forwarded-Proto": "https"}
+        seen = client.get(f"{server.base}/test/request", headers=forwarded).json()
+    assert seen["client"] == ELSEWHERE
+    assert seen["url"].startswith("http://")
 
 
 @pytest.mark.processes

@@ -250,7 +250,6 @@ class RateLimits:
             "read": settings.rate_limit,
             "write": settings.rate_limit_write,
         }
-        self._client_ip_header = settings.client_ip_header
 
     async def limit(
         self, request: Request, response: Response, caller: Caller | None, scope: Scope
@@ -280,16 +279,7 @@ class RateLimits:
         for name, value in headers.items():
             response.headers.append(name, value)  # a fresh response: no header to replace
 
-    def client_ip(self, request: Request) -> str:
-        """The client's address as the server saw it, or from CLIENT_IP_HEADER when set.
-
-        Uvicorn and Gunicorn already replace the connection's address with one from
-        X-Forwarded-For when the connection comes from FORWARDED_ALLOW_IPS, so this never reads
-        that header itself: any client can send one. CLIENT_IP_HEADER is for platforms that
-        set a header of their own, overwriting what the client sent (Vercel:
-        x-vercel-forwarded-for).
-        """
-        header = self._client_ip_header
-        if header and (value := request.headers.get(header)):
-            return value.split(",", 1)[0].strip()
+    @staticmethod
+    def client_ip(request: Request) -> str:
+        """The client's address, as the core settled it (app/client_address.py)."""
         return request.client.host if request.client else "unknown"

@@ -80,11 +80,6 @@ class RateLimitSettings(CoreSettings):
         "counts, e.g. Render Key Value or Upstash. Empty: none.",
         json_schema_extra={"secret": True},
     )
-    client_ip_header: str = Field(
-        "",
-        description="A header your platform sets to the client's address, overwriting any the "
-        "client sent (Vercel: `x-vercel-forwarded-for`). Empty: the connection's address.",
-    )
 
     @field_validator("redis_url")
     @classmethod

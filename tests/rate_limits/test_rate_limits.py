@@ -102,6 +102,21 @@ async def test_x_forwarded_for_from_the_client_is_not_trusted(app: FastAPI) -> N
 
 
 @hourly
+@pytest.mark.settings(trusted_proxy_hops=1)
+async def test_behind_a_proxy_a_client_forging_forwarded_for_entries_keeps_one_count(
+    app: FastAPI,
+) -> None:
+    async with client_at(app, "10.0.0.1") as proxy:
+        statuses = [
+            (
+                await proxy.get(READ, headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.7"})
+            ).status_code
+            for n in range(4)
+        ]
+    assert statuses == [200, 200, 200, 429]
+
+
+@hourly
 @pytest.mark.settings(client_ip_header="x-vercel-forwarded-for")
 async def test_client_ip_header_names_the_platforms_client_address(app: FastAPI) -> None:
     async with client_at(app, "10.0.0.1") as client:
