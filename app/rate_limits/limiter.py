@@ -9,12 +9,16 @@ one). The counts live in one of three places (RATE_LIMIT_BACKEND):
   and every serverless invocation, with no new infrastructure.
 - redis: INCR and EXPIREAT in one round trip (Render Key Value, Upstash, any Redis).
 
-If the backend cannot be reached, requests go through unlimited (RATE_LIMIT_FAIL_OPEN=true) or
-are refused (false). The change of state is logged once, not per request.
+If the backend cannot be reached or cannot serve (a connection refused, timed out or closed, a
+server shutting down or out of connections), requests go through unlimited
+(RATE_LIMIT_FAIL_OPEN=true) or are refused (false), and the change of state is logged once, not
+per request. Any other error is a bug, raised like any other: a 500, logged with its traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -22,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from fastapi import HTTPException, Request, Response, status
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.access import Caller, Scope
 from app.database import Database, DatabaseUnavailable
@@ -38,25 +41,43 @@ logger = logging.getLogger(__name__)
 _RETRY_INTERVAL = 1.0
 # A limiter that stalls every request is worse than one that gives up quickly.
 _REDIS_TIMEOUT = 1.0
+# The same for the PostgreSQL backend, whose connections are the app's own.
+_POSTGRES_TIMEOUT = 1.0
 # How often each process deletes the Postgres counters of past windows.
 _CLEANUP_INTERVAL = 60.0
 _MEMORY_MAX_ENTRIES = 100_000
+# Longer identities, or any with a byte outside printable ASCII, are counted under a digest.
+_PLAIN_IDENTITY_MAX = 64
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot count now; the exception it raised is the cause."""
 
 
 class Counter(Protocol):
-    # The exceptions that mean "the backend is unavailable", as opposed to a bug.
-    errors: tuple[type[BaseException], ...]
-
     async def increment(self, key: str, expires_at: int) -> int:
-        """Add one to `key`'s count, which may be forgotten after `expires_at` (Unix time)."""
+        """Add one to `key`'s count, which may be forgotten after `expires_at` (Unix time).
+
+        Raises BackendUnavailable when the backend cannot be reached or cannot serve now.
+        """
         ...
 
     async def close(self) -> None: ...
 
 
-class MemoryCounter:
-    errors: tuple[type[BaseException], ...] = ()
+def counted_as(identity: str) -> str:
+    """The identity as a counter's key holds it: as it is when short and printable, which
+    keeps keys readable, else a digest, so that any identity fits any backend's keys (the
+    Postgres column holds 255 characters and no NUL) whatever a client put in it."""
+    if len(identity) <= _PLAIN_IDENTITY_MAX and identity.isascii() and identity.isprintable():
+        return identity
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+    # 128 bits: no two identities share a count by accident. The prefix sets it apart from
+    # any plain identity of the limiter's own ("ip:...").
+    return f"sha256:{digest[:32]}"
 
+
+class MemoryCounter:
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, int]] = {}  # key -> (expires_at, count)
 
@@ -87,11 +108,16 @@ class PostgresCounter:
     def __init__(self, database: Database) -> None:
         import asyncpg
 
-        self.errors: tuple[type[BaseException], ...] = (
-            DatabaseUnavailable,
-            SQLAlchemyError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
+        # Once a statement is sent, only these: the connection failed or was closed (class
+        # 08), the server is short of connections or memory (53), shutting down, restarting or
+        # cancelling statements on a timeout (57), or failing its own I/O (58). A statement the
+        # server refuses for its data or its SQL is a bug, not an outage. Failing to find or
+        # make a connection is app.database's DatabaseUnavailable.
+        self._statement_failures: tuple[type[BaseException], ...] = (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InsufficientResourcesError,
+            asyncpg.OperatorInterventionError,
+            asyncpg.PostgresSystemError,
             OSError,
             TimeoutError,
         )
@@ -99,22 +125,28 @@ class PostgresCounter:
         self._next_cleanup = 0.0
 
     async def increment(self, key: str, expires_at: int) -> int:
-        async with self._database.connect() as connection:
-            # A connection from the app's pool, used through asyncpg directly: this runs on
-            # every API request, and SQLAlchemy's execute() would add a few hundred
-            # microseconds to it. Nothing begins a transaction, so the statement commits itself.
-            raw = await connection.get_raw_connection()
-            driver: asyncpg.Connection = raw.driver_connection
-            try:
-                count: int = await driver.fetchval(_INCREMENT, key, expires_at)
-                if time.monotonic() >= self._next_cleanup:
-                    self._next_cleanup = time.monotonic() + _CLEANUP_INTERVAL
-                    await driver.execute(_DELETE_EXPIRED, int(time.time()))
-            except BaseException:
-                # SQLAlchemy never saw the error, so it cannot tell whether the connection
-                # broke: discard it rather than hand a dead one back to the pool.
-                await connection.invalidate()
-                raise
+        try:
+            async with asyncio.timeout(_POSTGRES_TIMEOUT), self._database.connect() as connection:
+                # A connection from the app's pool, used through asyncpg directly: this runs on
+                # every API request, and SQLAlchemy's execute() would add a few hundred
+                # microseconds to it. Nothing begins a transaction: the statement commits itself.
+                raw = await connection.get_raw_connection()
+                driver: asyncpg.Connection = raw.driver_connection
+                try:
+                    count: int = await driver.fetchval(_INCREMENT, key, expires_at)
+                    if time.monotonic() >= self._next_cleanup:
+                        self._next_cleanup = time.monotonic() + _CLEANUP_INTERVAL
+                        await driver.execute(_DELETE_EXPIRED, int(time.time()))
+                except BaseException as exc:
+                    unavailable = isinstance(exc, self._statement_failures) or driver.is_closed()
+                    # SQLAlchemy never saw the error, so it cannot tell whether the connection
+                    # broke: discard it rather than hand a dead one back to the pool.
+                    await connection.invalidate()
+                    if unavailable:
+                        raise BackendUnavailable from exc
+                    raise
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            raise BackendUnavailable from exc
         return count
 
     async def close(self) -> None:
@@ -124,12 +156,22 @@ class PostgresCounter:
 class RedisCounter:
     def __init__(self, url: str) -> None:
         # Imported here: only deployments that set REDIS_URL need the package loaded.
+        from redis import exceptions
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
-        from redis.exceptions import RedisError
 
-        self.errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+        # Unreachable, timed out, still loading its data (a ConnectionError), a replica after
+        # a failover, or out of memory. Any other error (a key of another type at ours) is a
+        # bug.
+        self._failures: tuple[type[BaseException], ...] = (
+            exceptions.ConnectionError,
+            exceptions.TimeoutError,
+            exceptions.ReadOnlyError,
+            exceptions.OutOfMemoryError,
+            OSError,
+            TimeoutError,
+        )
         # One immediate retry replaces a connection the server closed while idle.
         self._redis: Redis = Redis.from_url(
             url,
@@ -140,10 +182,13 @@ class RedisCounter:
 
     async def increment(self, key: str, expires_at: int) -> int:
         # MULTI/EXEC in one round trip: the count and its expiry are set together.
-        async with self._redis.pipeline(transaction=True) as pipeline:
-            pipeline.incr(key)
-            pipeline.expireat(key, expires_at)
-            count, _ = await pipeline.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipeline:
+                pipeline.incr(key)
+                pipeline.expireat(key, expires_at)
+                count, _ = await pipeline.execute()
+        except self._failures as exc:
+            raise BackendUnavailable from exc
         return int(count)
 
     async def close(self) -> None:
@@ -193,7 +238,7 @@ class RateLimiter:
             return None
         try:
             count = await self._counter.increment(f"{self._prefix}:{name}:{window}", ends)
-        except self._counter.errors as exc:
+        except BackendUnavailable as exc:
             self._retry_at = time.monotonic() + _RETRY_INTERVAL
             if not self._failing:
                 self._failing = True
@@ -201,7 +246,7 @@ class RateLimiter:
                 logger.error(
                     "rate limiter: %s backend unavailable (%s); requests are %s until it recovers",
                     self._backend,
-                    type(exc).__name__,
+                    type(exc.__cause__).__name__,
                     outcome,
                 )
             self._refuse_if_failing_closed()
@@ -259,7 +304,7 @@ class RateLimits:
             return
         who = caller.id if caller else f"ip:{self.client_ip(request)}"
         try:
-            usage = await self._limiter.hit(f"{scope}:{who}", rate)
+            usage = await self._limiter.hit(f"{scope}:{counted_as(who)}", rate)
         except LimiterUnavailable:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,

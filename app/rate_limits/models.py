@@ -13,8 +13,8 @@ class RateLimitCounter(Base):
 
     __tablename__ = "rate_limit_counters"
 
-    # Which limit, who is counted, and the window's number:
-    # "ratelimit:write:key:3f9a1c2e5b7d:29654321".
+    # Which limit, who is counted (a digest for a long or unprintable identity), and the
+    # window's number: "ratelimit:write:key:3f9a1c2e5b7d:29654321".
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     # Unix time at which the window ends; later rows are deleted from time to time.

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from app.main import Settings, create_app
+from app.rate_limits.limiter import PostgresCounter, RateLimiter
 from app.rate_limits.settings import Rate, RateLimitBackend, RateLimitSettings, parse_rate
 from app.services import services_of
 from app.settings_errors import SettingsError, load_settings
@@ -125,6 +126,67 @@ async def test_client_ip_header_names_the_platforms_client_address(app: FastAPI)
             assert (await client.get(READ, headers=headers)).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+@pytest.mark.parametrize(
+    "identity",
+    ["203.0.113." + "7" * 290, b"\x00\x01\x7f\xfe\xff'\\:%"],
+    ids=["300-characters", "binary"],
+)
+async def test_an_identity_of_any_length_or_bytes_is_counted_and_limits_still_hold(
+    database_url: str,
+    empty_tables_after: None,
+    backend: str,
+    identity: str | bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(
+        database_url, rate_limit_backend=backend, rate_limit="3/hour", trusted_proxy_hops=1
+    )
+    caplog.set_level(logging.WARNING, logger=LIMITER_LOGGER)
+    async with _serving(settings) as client:
+        odd = await _statuses(client, "GET", 4, headers={"X-Forwarded-For": identity})
+        # Others are still counted: the backend never looked unavailable.
+        plain = await _statuses(client, "GET", 4, headers={"X-Forwarded-For": "203.0.113.8"})
+    assert odd == plain == [200, 200, 200, 429]
+    assert [r for r in caplog.records if r.name == LIMITER_LOGGER] == []
+
+
+class _RefusesFirst:
+    """A backend whose first statement fails with `error`, and that counts from then on."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    async def increment(self, key: str, expires_at: int) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            raise self.error
+        return self.calls - 1
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_an_error_that_is_no_outage_is_raised_and_counting_goes_on() -> None:
+    error = asyncpg.StringDataRightTruncationError("value too long for type character varying")
+    limiter = RateLimiter(_RefusesFirst(error), backend="postgres", prefix="p", fail_open=True)
+    with pytest.raises(asyncpg.StringDataRightTruncationError):
+        await limiter.hit("read:ip:203.0.113.7", Rate(3, 3600))
+    usage = await limiter.hit("read:ip:203.0.113.7", Rate(3, 3600))
+    assert usage is not None and usage.remaining == 2
+
+
+@pytest.mark.postgres
+async def test_postgres_refusing_a_statement_is_an_error_not_an_outage(app: FastAPI) -> None:
+    counter = PostgresCounter(services_of(app).database)
+    with pytest.raises(asyncpg.StringDataRightTruncationError):
+        await counter.increment("k" * 300, 2**40)
+    assert await counter.increment("k", 2**40) == 1
+
+
 @pytest.mark.settings(rate_limit="off", rate_limit_write="off")
 async def test_limits_set_to_off_send_no_headers(anonymous_client: httpx.AsyncClient) -> None:
     read = await anonymous_client.get(READ)
@@ -150,7 +212,7 @@ async def test_postgres_backend_counts_in_one_row_per_window(
     # The process's first hit also deleted the rows of windows that have ended.
     assert len(rows) == 1
     key, count = rows[0]
-    assert key.startswith("ratelimit:read:ip:") and count == 4
+    assert key.startswith("ratelimit:read:ip:127.0.0.1:") and count == 4
 
 
 @pytest.mark.postgres
