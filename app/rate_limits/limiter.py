@@ -215,15 +215,23 @@ class Usage:
 
 
 class RateLimiter:
-    """Counts requests in fixed windows on a backend, and decides what an outage means."""
+    """Counts requests in fixed windows on a backend, and decides what an outage means.
+
+    While the backend is failing, one request at a time tries it again, at most once per
+    retry interval; every other request goes on as if it had failed, without waiting for it.
+    """
 
     def __init__(self, counter: Counter, *, backend: str, prefix: str, fail_open: bool) -> None:
         self._counter = counter
         self._backend = backend
         self._prefix = prefix
         self._fail_open = fail_open
+        self._outcome = "let through unlimited" if fail_open else "refused with 503"
         self._failing = False
+        self._probing = False
         self._retry_at = 0.0
+        self._failing_since = 0.0
+        self._uncounted = 0  # requests let through or refused since the outage began
 
     async def hit(self, name: str, rate: Rate) -> Usage | None:
         """Count one request against `name`.
@@ -233,27 +241,40 @@ class RateLimiter:
         now = time.time()
         window = int(now // rate.seconds)
         ends = (window + 1) * rate.seconds
-        if self._failing and time.monotonic() < self._retry_at:
-            self._refuse_if_failing_closed()
-            return None
+        probe = False
+        if self._failing:
+            if self._probing or time.monotonic() < self._retry_at:
+                self._go_on_uncounted()
+                return None
+            self._probing = probe = True
         try:
             count = await self._counter.increment(f"{self._prefix}:{name}:{window}", ends)
         except BackendUnavailable as exc:
             self._retry_at = time.monotonic() + _RETRY_INTERVAL
             if not self._failing:
                 self._failing = True
-                outcome = "let through unlimited" if self._fail_open else "refused with 503"
+                self._failing_since = time.monotonic()
                 logger.error(
                     "rate limiter: %s backend unavailable (%s); requests are %s until it recovers",
                     self._backend,
                     type(exc.__cause__).__name__,
-                    outcome,
+                    self._outcome,
                 )
-            self._refuse_if_failing_closed()
+            self._go_on_uncounted()
             return None
+        finally:
+            if probe:
+                self._probing = False
         if self._failing:
             self._failing = False
-            logger.warning("rate limiter: %s backend available again", self._backend)
+            logger.warning(
+                "rate limiter: %s backend available again after %.1f s; %d requests were %s",
+                self._backend,
+                time.monotonic() - self._failing_since,
+                self._uncounted,
+                self._outcome,
+            )
+            self._uncounted = 0
         return Usage(
             limit=rate.limit,
             remaining=max(rate.limit - count, 0),
@@ -261,7 +282,9 @@ class RateLimiter:
             exceeded=count > rate.limit,
         )
 
-    def _refuse_if_failing_closed(self) -> None:
+    def _go_on_uncounted(self) -> None:
+        """Let the request through unlimited, or raise LimiterUnavailable when failing closed."""
+        self._uncounted += 1
         if not self._fail_open:
             raise LimiterUnavailable
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from app.rate_limits.settings import Rate, RateLimitBackend, RateLimitSettings, 
 from app.services import services_of
 from app.settings_errors import SettingsError, load_settings
 from tests.conftest import TEST_REDIS_URL, make_settings
+from tests.own_servers import OwnRedis
 from tests.rate_limits.conftest import as_caller, client_at, with_test_callers
 
 READ, WRITE = "/test/read", "/test/write"
@@ -293,6 +295,45 @@ async def test_a_backend_outage_fails_open_or_closed_and_is_logged_once(
     assert len(logged) == 1
     assert backend in logged[0].getMessage()
     assert ("unlimited" if fail_open else "503") in logged[0].getMessage()
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("fail_open", [True, False], ids=["open", "closed"])
+async def test_while_redis_hangs_only_one_request_at_a_time_waits_for_it(
+    own_redis: OwnRedis, database_url: str, fail_open: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        database_url,
+        redis_url=own_redis.url,
+        rate_limit="1000/hour",
+        rate_limit_fail_open=fail_open,
+    )
+    caplog.set_level(logging.WARNING, logger=LIMITER_LOGGER)
+
+    async def timed(client: httpx.AsyncClient) -> tuple[float, int]:
+        started = time.monotonic()
+        status = (await client.get(READ)).status_code
+        return time.monotonic() - started, status
+
+    async with _serving(settings) as client:
+        assert "RateLimit-Remaining" in (await client.get(READ)).headers
+        own_redis.freeze()  # connections are accepted, nothing answers
+        try:
+            await client.get(READ)  # waits out the timeouts, then marks the backend failing
+            await asyncio.sleep(1.1)  # the retry interval: the next request tries Redis again
+            burst = await asyncio.gather(*(timed(client) for _ in range(20)))
+        finally:
+            own_redis.thaw()
+        await asyncio.sleep(1.1)
+        recovered = await client.get(READ)
+    durations = sorted(duration for duration, _ in burst)
+    assert durations[-2] < 0.3, durations  # all but the one trying Redis
+    assert {status for _, status in burst} == ({200} if fail_open else {503})
+    assert "RateLimit-Remaining" in recovered.headers
+    logged = [r.getMessage() for r in caplog.records if r.name == LIMITER_LOGGER]
+    assert len(logged) == 2
+    assert "unavailable" in logged[0]
+    assert "available again" in logged[1] and "21 requests were" in logged[1]
 
 
 def test_rates_are_read_as_count_per_period() -> None:
