@@ -75,8 +75,13 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path
 
 
 @contextmanager
-def running_pgbouncer(database_url: str, directory: Path) -> Iterator[str]:
-    """Start PgBouncer in front of the server in `database_url`; yield the same URL through it."""
+def running_pgbouncer(
+    database_url: str, directory: Path, *, server_connections: int = SERVER_CONNECTIONS
+) -> Iterator[str]:
+    """Start PgBouncer in front of the server in `database_url`; yield the same URL through it.
+
+    It opens at most `server_connections` connections to the server for all its clients.
+    """
     binary = pgbouncer_binary()
     target = urlsplit(database_url)
     listen_port = free_port()
@@ -87,7 +92,7 @@ def running_pgbouncer(database_url: str, directory: Path) -> Iterator[str]:
         port=target.port or 5432,
         listen_port=listen_port,
         auth_file=auth_file,
-        server_connections=SERVER_CONNECTIONS,
+        server_connections=server_connections,
     )
     if _version(binary) >= (1, 21):
         config += _NO_PREPARED_STATEMENTS

@@ -3,13 +3,15 @@ and leaves no prepared statements behind on the pooler's server connections.
 
 Without it, the failures the setting exists for are real: asyncpg's prepared statements are
 missing on the next transaction's server connection, and PgBouncer refuses the
-statement_timeout startup parameter.
+statement_timeout startup parameter. So is the one DATABASE_DIRECT_URL exists for: the
+migration lock, a session lock, does not hold through the pooler.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -20,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.database import DatabaseDep, SessionDep
 from app.main import Settings, create_app
+from app.migrate import MIGRATION_LOCK_KEY
 from app.services import services_of
 from tests.clients import client_for
 from tests.conftest import make_settings
@@ -140,3 +143,48 @@ async def test_without_pooler_mode_the_statement_timeout_parameter_is_refused(
     with pytest.raises(DBAPIError, match="unsupported startup parameter"):
         await services_of(app).database.ping()
     await services_of(app).database.dispose()
+
+
+async def _try_lock(connection: asyncpg.Connection) -> bool:
+    taken: bool = await connection.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    return taken
+
+
+async def test_the_migration_lock_taken_directly_excludes_others_and_ends_with_its_client(
+    fresh_postgres_url: str,
+) -> None:
+    holder = await asyncpg.connect(fresh_postgres_url)
+    other = await asyncpg.connect(fresh_postgres_url)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        assert not await _try_lock(other)
+        await holder.close()
+        assert await _try_lock(other)
+    finally:
+        await holder.close()
+        await other.close()
+
+
+@pytest.mark.processes
+async def test_the_migration_lock_taken_through_the_pooler_neither_excludes_nor_ends(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    # One server connection makes certain where each statement runs: all of them run on it.
+    # With more, each runs on whichever is free, and the same happens only by chance.
+    directory = tmp_path / "pgbouncer"
+    directory.mkdir()
+    with running_pgbouncer(fresh_postgres_url, directory, server_connections=1) as url:
+        holder = await asyncpg.connect(url, statement_cache_size=0)
+        other = await asyncpg.connect(url, statement_cache_size=0)
+        direct = await asyncpg.connect(fresh_postgres_url)
+        try:
+            await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+            # The server connection holds it, not the client: another client takes it too.
+            assert await _try_lock(other)
+            await holder.close()
+            await other.close()
+            # Both clients are gone, and the lock is still held, for every later run to wait on.
+            assert not await _try_lock(direct)
+        finally:
+            for connection in (holder, other, direct):
+                await connection.close()

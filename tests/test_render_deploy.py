@@ -2,7 +2,8 @@
 
 Each command is split into arguments and executed directly, with the environment the
 Blueprint gives the service: its literal envVars, DATABASE_URL in Render's postgres:// form,
-and PORT.
+and PORT. With Render's PgBouncer (the change docs/render.md shows), a real PgBouncer in
+transaction mode stands in for Render's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,14 @@ from alembic.script import ScriptDirectory
 from app.migrate import MIGRATION_LOCK_KEY, alembic_config
 from tests.blueprint import (
     as_render_gives_it,
+    database_env_vars,
     literal_env_vars,
     load_blueprint,
     pre_deploy_command,
     web_service,
+    with_pgbouncer,
 )
+from tests.pgbouncer import running_pgbouncer
 from tests.servers import checkout, free_port, running, shell_environment, wait_until_answers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.processes]
@@ -41,10 +46,32 @@ def app_dir(repo_root: Path, tmp_path: Path) -> Path:
     return checkout(repo_root, tmp_path / "app")
 
 
+@pytest.fixture
+def pooled_service(repo_root: Path) -> dict[str, Any]:
+    """The web service as docs/render.md changes it for Render's PgBouncer."""
+    return web_service(with_pgbouncer(repo_root))
+
+
+@pytest.fixture
+def pool_url(fresh_postgres_url: str, tmp_path: Path) -> Iterator[str]:
+    """The test's database through PgBouncer in transaction mode, as Render's pool runs."""
+    directory = tmp_path / "pgbouncer"
+    directory.mkdir()
+    with running_pgbouncer(fresh_postgres_url, directory) as url:
+        yield url
+
+
 def render_environment(service: dict[str, Any], database_url: str, **extra: str) -> dict[str, str]:
     return shell_environment(
         **literal_env_vars(service), DATABASE_URL=as_render_gives_it(database_url), **extra
     )
+
+
+def pooled_environment(service: dict[str, Any], database_url: str, pool_url: str) -> dict[str, str]:
+    """The environment of the service with Render's PgBouncer: each URL from its property."""
+    urls = {"connectionString": database_url, "connectionPoolString": pool_url}
+    from_database = {k: as_render_gives_it(v) for k, v in database_env_vars(service, urls).items()}
+    return shell_environment(**literal_env_vars(service), **from_database)
 
 
 def head_revisions() -> set[str]:
@@ -81,7 +108,12 @@ def test_pre_deploy_command_migrates_a_fresh_database_to_every_head(
 async def _wait_until_all_wait_for_the_lock(
     connection: asyncpg.Connection, copies: list[asyncio.subprocess.Process]
 ) -> None:
-    query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    # pg_locks lists the whole server's locks: other tests' copies wait in other databases.
+    query = """
+        SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND NOT granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    """
     deadline = time.monotonic() + 30
     while await connection.fetchval(query) < len(copies):
         assert all(copy.returncode is None for copy in copies), "a copy ended without waiting"
@@ -89,18 +121,19 @@ async def _wait_until_all_wait_for_the_lock(
         await asyncio.sleep(0.05)
 
 
-async def test_two_pre_deploy_commands_at_once_take_turns_and_migrate_once(
-    service: dict[str, Any], app_dir: Path, fresh_postgres_url: str
-) -> None:
+async def _two_copies_behind_the_held_lock(
+    command: list[str], app_dir: Path, env: dict[str, str], database_url: str
+) -> list[tuple[int | None, str]]:
+    """Start two copies of `command` while the migration lock is held directly on the
+    database, release it once both wait for it; each copy's exit status and stderr."""
     # Holding the lock first makes the overlap certain: both copies are started and waiting
     # before either may migrate. Without the lock they would race on CREATE TABLE.
-    holder = await asyncpg.connect(fresh_postgres_url)
+    holder = await asyncpg.connect(database_url)
     try:
         await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
-        env = render_environment(service, fresh_postgres_url)
         copies = [
             await asyncio.create_subprocess_exec(
-                *pre_deploy_command(service), cwd=app_dir, env=env, stderr=subprocess.PIPE
+                *command, cwd=app_dir, env=env, stderr=subprocess.PIPE
             )
             for _ in range(2)
         ]
@@ -116,8 +149,49 @@ async def test_two_pre_deploy_commands_at_once_take_turns_and_migrate_once(
                     await copy.wait()
     finally:
         await holder.close()
-    assert [copy.returncode for copy in copies] == [0, 0], errors
+    return [(copy.returncode, error) for copy, error in zip(copies, errors, strict=True)]
+
+
+async def test_two_pre_deploy_commands_at_once_take_turns_and_migrate_once(
+    service: dict[str, Any], app_dir: Path, fresh_postgres_url: str
+) -> None:
+    env = render_environment(service, fresh_postgres_url)
+    results = await _two_copies_behind_the_held_lock(
+        pre_deploy_command(service), app_dir, env, fresh_postgres_url
+    )
+    assert [status for status, _ in results] == [0, 0], results
     assert await recorded_revisions(fresh_postgres_url) == head_revisions()
+
+
+async def test_with_pgbouncer_two_pre_deploy_commands_take_turns_over_the_direct_url(
+    pooled_service: dict[str, Any], app_dir: Path, fresh_postgres_url: str, pool_url: str
+) -> None:
+    env = pooled_environment(pooled_service, fresh_postgres_url, pool_url)
+    assert env["DATABASE_URL"] == as_render_gives_it(pool_url)
+    assert env["DATABASE_DIRECT_URL"] == as_render_gives_it(fresh_postgres_url)
+    results = await _two_copies_behind_the_held_lock(
+        pre_deploy_command(pooled_service), app_dir, env, fresh_postgres_url
+    )
+    assert [status for status, _ in results] == [0, 0], results
+    assert await recorded_revisions(fresh_postgres_url) == head_revisions()
+
+
+def test_with_pgbouncer_but_no_direct_url_the_pre_deploy_command_refuses(
+    pooled_service: dict[str, Any], app_dir: Path, fresh_postgres_url: str, pool_url: str
+) -> None:
+    env = pooled_environment(pooled_service, fresh_postgres_url, pool_url)
+    del env["DATABASE_DIRECT_URL"]
+    result = subprocess.run(
+        pre_deploy_command(pooled_service),
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and "Set DATABASE_DIRECT_URL" in lines[0], lines
+    assert asyncio.run(recorded_revisions(fresh_postgres_url)) is None
 
 
 def test_start_command_serves_the_health_check_the_probes_and_api_errors(
