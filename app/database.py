@@ -201,8 +201,13 @@ class Database:
                 raise
             self._refused += 1
             if self._refused == 1:
-                # Once per outage, without the stack trace: it says nothing about a bug.
-                logger.error("database unavailable (%s); answering 503", type(exc).__name__)
+                # Once per outage, without the stack trace (it says nothing about a bug) nor the
+                # error's text, which can hold host names: its kind and SQLSTATE say enough.
+                sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                kind = (
+                    f"{type(exc).__name__}, SQLSTATE {sqlstate}" if sqlstate else type(exc).__name__
+                )
+                logger.error("database unavailable (%s); answering 503", kind)
             raise DatabaseUnavailable from exc
         if self._refused:
             logger.warning("database available again after %d refused requests", self._refused)

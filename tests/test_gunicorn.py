@@ -379,7 +379,7 @@ def test_the_image_refuses_huge_headers_without_buffering_them(
 
 @pytest.mark.processes
 def test_the_image_closes_connections_whose_headers_stall(repo_root: Path, tmp_path: Path) -> None:
-    timeout, margin = 1, 1.5
+    timeout, margin = 1, 3
     request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     with gunicorn_as_the_image_runs_it(
         repo_root, tmp_path, GUNICORN_HEADER_TIMEOUT=str(timeout)

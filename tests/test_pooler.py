@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.database import DatabaseDep, SessionDep
+from app.database import DatabaseDep, DatabaseUnavailable, SessionDep
 from app.main import Settings, create_app
 from app.migrate import MIGRATION_LOCK_KEY
 from app.services import services_of
@@ -140,8 +140,11 @@ async def test_without_pooler_mode_the_statement_timeout_parameter_is_refused(
     pooler_url: str,
 ) -> None:
     app = create_app(_settings(pooler_url, pooler="none", timeout=30))
-    with pytest.raises(DBAPIError, match="unsupported startup parameter"):
+    # A connection the pooler refuses (SQLSTATE class 08) means the database cannot serve.
+    with pytest.raises(DatabaseUnavailable) as refused:
         await services_of(app).database.ping()
+    assert isinstance(refused.value.__cause__, DBAPIError)
+    assert "unsupported startup parameter" in str(refused.value.__cause__)
     await services_of(app).database.dispose()
 
 
