@@ -168,6 +168,11 @@ class Database:
             self._follow_event_loop(engine)
         return engine
 
+    @property
+    def engine(self) -> AsyncEngine | None:
+        """The engine once started, for reading its pool's state; None before."""
+        return self._engine
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session (one transaction at a time) for the length of the block."""

@@ -54,6 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.migrate import prepare_development_database
 
         await prepare_development_database(settings)
+    owned.start()
     owned.database.start()
     try:
         yield

@@ -5,8 +5,10 @@
     services(request).get(KeyVerifier) a service a feature provided at start-up
 
 `create_app` makes one `Services` per app and keeps it on `app.state`; this module is the only
-place that reads it from there. Features add theirs with `provide()` when the app is made,
-and anything they register with `on_close()` is closed, last first, when the lifespan ends.
+place that reads it from there. Features add theirs with `provide()` when the app is made;
+what they register with `on_start()` runs when the lifespan starts (in each worker process,
+after Gunicorn forks it), and what they register with `on_close()` is closed, last first,
+when the lifespan ends.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Services:
     http: HTTPClient
     access: AccessPolicy
     _provided: dict[type[Any], Any] = field(default_factory=dict)
+    _starters: list[Callable[[], None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def provide(self, service: T, *, close: Callable[[], Awaitable[None]] | None = None) -> T:
@@ -45,6 +48,13 @@ class Services:
     def get(self, kind: type[T]) -> T:
         service: T = self._provided[kind]
         return service
+
+    def on_start(self, start: Callable[[], None]) -> None:
+        self._starters.append(start)
+
+    def start(self) -> None:
+        for start in self._starters:
+            start()
 
     def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(close)
