@@ -8,8 +8,10 @@ Every value a deployment may want to change comes from an environment variable (
 
 import asyncio
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from typing import Any
 
 import h11
@@ -192,3 +194,32 @@ class ClientLimitsUvicornWorker(DrainingUvicornWorker):
 
 
 worker_class = ClientLimitsUvicornWorker if _CLIENT_LIMITS else DrainingUvicornWorker
+
+
+# Prometheus metrics (METRICS_ENABLED): each worker writes its counts to files in this
+# directory, and a scrape answered by any worker sums them. Set here, while the configuration
+# is read, because preload_app imports the app (and prometheus_client, which reads it once at
+# import) before any hook runs.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"prometheus-{os.getpid()}")
+)
+
+
+def on_starting(server: Arbiter) -> None:
+    # Fresh at every start: counts left by an earlier run would be added to this one's.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+
+
+def child_exit(server: Arbiter, worker: Any) -> None:
+    # Loaded in the master only when the preloaded app counts metrics. The worker's counters
+    # stay, so totals survive recycling; its in-flight gauge goes.
+    if "prometheus_client" in sys.modules:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Arbiter) -> None:
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

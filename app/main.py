@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 import app.api_keys as api_keys
 import app.items as items
+import app.observability as observability
 import app.rate_limits as rate_limits
 from app import __version__
 from app.access import AccessPolicy
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 class Settings(
     api_keys.ApiKeySettings,
+    observability.ObservabilitySettings,
     rate_limits.RateLimitSettings,
     CoreSettings,
 ):
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(items.router)
     api_keys.install(owned, settings)
     rate_limits.install(owned, settings)
+    observability.install(app, owned, settings)
     return app
 
 

@@ -27,6 +27,12 @@ async def fail() -> None:
     raise RuntimeError("boom: token=s3cr3t")
 
 
+@router.get("/echo/{value}")
+async def echo(value: str) -> dict[str, str]:
+    """A route with a path parameter: metrics must name it by its template."""
+    return {"value": value}
+
+
 @router.get("/sleep")
 async def sleep(seconds: Annotated[float, Query(le=30)]) -> dict[str, float]:
     _sleeping["count"] += 1

@@ -19,7 +19,13 @@ import httpx
 
 # Variables of the developer's shell that would change what a server under test does, besides
 # the app's own settings: those of the servers and platforms.
-_SERVER_VARIABLES = {"PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "TEST_DATABASE_URL"}
+_SERVER_VARIABLES = {
+    "PORT",
+    "WEB_CONCURRENCY",
+    "FORWARDED_ALLOW_IPS",
+    "TEST_DATABASE_URL",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
 _SERVER_PREFIXES = ("GUNICORN_",)
 # What a deployed server reads from a clone of the repository (no .env, no local database).
 _DEPLOYED_PATHS = ("app", "api", "migrations", "alembic.ini", "gunicorn.conf.py")

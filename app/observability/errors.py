@@ -1,0 +1,161 @@
+"""Unhandled exceptions to Sentry, with nothing secret in what is sent.
+
+Imported only when SENTRY_DSN is set. The SDK's Starlette and FastAPI integrations report an
+exception that escapes the app (RequestMiddleware answers 500 and re-raises it); responses the
+app chose to send, 4xx and 5xx alike, are never reported.
+
+Where the SDK starts matters. Under Gunicorn with preload_app the app is made in the master and
+forked: the SDK's sending thread would not exist in the workers, so it starts in the lifespan,
+which runs in each worker. Vercel and AWS Lambda fork nothing, and Lambda never runs the
+lifespan, so there it starts with the app; and since an instance may be frozen as soon as its
+response is complete, FlushMiddleware sends what is queued before completing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import sentry_sdk
+from fastapi import FastAPI
+from sentry_sdk.integrations.fastapi import FastApiIntegration
+from sentry_sdk.integrations.starlette import StarletteIntegration
+from sentry_sdk.types import Event, Hint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.settings import ObservabilitySettings
+from app.request_id import current_request_id
+from app.services import Services
+
+# Seconds a serverless response may wait for queued events to be sent.
+FLUSH_TIMEOUT = 2.0
+FILTERED = "[Filtered]"
+# Credentials a request may carry. The SDK leaves out some of them without send_default_pii;
+# naming them here keeps them out whatever its defaults become.
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"}
+)
+# Request data that may hold tokens or personal data: the query string, body and cookies.
+_DROPPED_REQUEST_KEYS = ("query_string", "data", "cookies", "env")
+# Outbound-request breadcrumbs carry their URL's query string separately.
+_DROPPED_BREADCRUMB_KEYS = ("http.query", "http.fragment")
+
+
+def install_error_reporting(
+    app: FastAPI, services: Services, settings: ObservabilitySettings
+) -> None:
+    start = partial(start_sentry, settings)
+    if settings.serverless:
+        start()
+        app.add_middleware(FlushMiddleware)
+    else:
+        services.on_start(start)
+
+
+def start_sentry(settings: ObservabilitySettings) -> None:
+    # Only unhandled exceptions: a 5xx the app answered on purpose (503 while the database is
+    # unavailable) is an outage for the readiness alert, not an error for a bug tracker.
+    failed: set[int] = set()
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        environment=settings.environment.value,
+        release=settings.release,
+        send_default_pii=False,
+        # Frame locals hold the ASGI scope (headers, credentials) and request data.
+        include_local_variables=False,
+        max_request_body_size="never",
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        integrations=[
+            StarletteIntegration(failed_request_status_codes=failed),
+            FastApiIntegration(failed_request_status_codes=failed),
+        ],
+        before_send=partial(scrub, secrets=secret_values(settings)),
+        before_send_transaction=partial(scrub, secrets=secret_values(settings)),
+    )
+
+
+def secret_values(settings: ObservabilitySettings) -> tuple[str, ...]:
+    """Values that must appear nowhere in an event, whatever field they end up in."""
+    values = [settings.database_url, settings.metrics_token]
+    password = urlsplit(settings.database.url).password
+    if password:
+        values.append(password)
+    # The longest first, so a URL is replaced whole rather than around its password.
+    return tuple(sorted((v for v in values if len(v) >= 4), key=len, reverse=True))
+
+
+def scrub(event: Event, hint: Hint, *, secrets: Iterable[str]) -> Event:
+    fields = cast(dict[str, Any], event)
+    request = fields.get("request")
+    if isinstance(request, dict):
+        for key in _DROPPED_REQUEST_KEYS:
+            request.pop(key, None)
+        if isinstance(request.get("url"), str):
+            request["url"] = request["url"].split("?", 1)[0]
+        headers = request.get("headers")
+        if isinstance(headers, dict):
+            for name in headers:
+                if name.lower() in _SECRET_HEADERS:
+                    headers[name] = FILTERED
+    breadcrumbs = fields.get("breadcrumbs")
+    crumbs = breadcrumbs.get("values") if isinstance(breadcrumbs, dict) else breadcrumbs
+    for crumb in crumbs if isinstance(crumbs, list) else []:
+        data = crumb.get("data") if isinstance(crumb, dict) else None
+        if isinstance(data, dict):
+            for key in _DROPPED_BREADCRUMB_KEYS:
+                data.pop(key, None)
+    request_id = current_request_id.get()
+    if request_id is not None:
+        fields.setdefault("tags", {})["request_id"] = request_id
+    return cast(Event, _without(fields, tuple(secrets)))
+
+
+def _without(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, FILTERED)
+        return value
+    if isinstance(value, dict):
+        return {key: _without(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without(item, secrets) for item in value]
+    return value
+
+
+class FlushMiddleware:
+    """Serverless only: report an unhandled exception and send every queued event before the
+    response's last part goes out, since the instance may be frozen once it has.
+
+    The exception is reported here because the SDK's own report comes from outside the app,
+    after the response is complete; the SDK then drops that second report of it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def holding_send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                held.append(message)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, holding_send)
+        except Exception as exc:
+            sentry_sdk.capture_exception(exc)
+            raise
+        finally:
+            # flush() blocks until the queue is sent, or returns at once when it is empty.
+            await asyncio.to_thread(sentry_sdk.flush, FLUSH_TIMEOUT)
+            for message in held:
+                await send(message)
