@@ -1,19 +1,23 @@
 """Unhandled exceptions to Sentry, with nothing secret in what is sent.
 
-Imported only when SENTRY_DSN is set. The SDK's Starlette and FastAPI integrations report an
+Imported only when SENTRY_DSN is set. SentryMiddleware, outside RequestMiddleware, reports each
 exception that escapes the app (RequestMiddleware answers 500 and re-raises it); responses the
-app chose to send, 4xx and 5xx alike, are never reported.
+app chose to send, 4xx and 5xx alike, are never reported. The SDK's own Starlette and FastAPI
+integrations would do the same at about ten times the cost of serving `/health` per request
+(a scope, a trace context and wrappers for every request, failing or not), so they are on only
+when SENTRY_TRACES_SAMPLE_RATE asks for performance traces, which need them.
 
 Where the SDK starts matters. Under Gunicorn with preload_app the app is made in the master and
 forked: the SDK's sending thread would not exist in the workers, so it starts in the lifespan,
 which runs in each worker. Vercel and AWS Lambda fork nothing, and Lambda never runs the
 lifespan, so there it starts with the app; and since an instance may be frozen as soon as its
-response is complete, FlushMiddleware sends what is queued before completing it.
+response is complete, the middleware sends what is queued before completing it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from functools import partial
 from typing import Any, cast
@@ -21,7 +25,9 @@ from urllib.parse import urlsplit
 
 import sentry_sdk
 from fastapi import FastAPI
+from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.fastapi import FastApiIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.starlette import StarletteIntegration
 from sentry_sdk.types import Event, Hint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,15 +56,26 @@ def install_error_reporting(
     start = partial(start_sentry, settings)
     if settings.serverless:
         start()
-        app.add_middleware(FlushMiddleware)
     else:
         services.on_start(start)
+    app.add_middleware(SentryMiddleware, flush=settings.serverless)
 
 
 def start_sentry(settings: ObservabilitySettings) -> None:
-    # Only unhandled exceptions: a 5xx the app answered on purpose (503 while the database is
-    # unavailable) is an outage for the readiness alert, not an error for a bug tracker.
-    failed: set[int] = set()
+    integrations: list[Integration] = [
+        # Error log lines become events (the same exception twice is sent once); no
+        # breadcrumbs, which without a scope per request would mix requests' lines.
+        LoggingIntegration(level=None, event_level=logging.ERROR),
+    ]
+    if settings.sentry_traces_sample_rate:
+        # Only unhandled exceptions: a 5xx the app answered on purpose (503 while the database
+        # is unavailable) is for the readiness alert, not for a bug tracker.
+        failed: set[int] = set()
+        integrations += [
+            StarletteIntegration(failed_request_status_codes=failed),
+            FastApiIntegration(failed_request_status_codes=failed),
+        ]
+    secrets = secret_values(settings)
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
         environment=settings.environment.value,
@@ -67,13 +84,15 @@ def start_sentry(settings: ObservabilitySettings) -> None:
         # Frame locals hold the ASGI scope (headers, credentials) and request data.
         include_local_variables=False,
         max_request_body_size="never",
-        traces_sample_rate=settings.sentry_traces_sample_rate,
-        integrations=[
-            StarletteIntegration(failed_request_status_codes=failed),
-            FastApiIntegration(failed_request_status_codes=failed),
-        ],
-        before_send=partial(scrub, secrets=secret_values(settings)),
-        before_send_transaction=partial(scrub, secrets=secret_values(settings)),
+        # None rather than 0: at 0 the SDK still makes a transaction per request, and drops it.
+        traces_sample_rate=settings.sentry_traces_sample_rate or None,
+        # Release health counts a session per request, at several times the cost of serving
+        # /health; error rates come from the events and the metrics instead.
+        auto_session_tracking=False,
+        auto_enabling_integrations=False,
+        integrations=integrations,
+        before_send=partial(scrub, secrets=secrets),
+        before_send_transaction=partial(scrub, secrets=secrets),
     )
 
 
@@ -126,21 +145,31 @@ def _without(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
-class FlushMiddleware:
-    """Serverless only: report an unhandled exception and send every queued event before the
-    response's last part goes out, since the instance may be frozen once it has.
+class SentryMiddleware:
+    """Reports an exception that escapes the app, tagged with the request's ID and route.
 
-    The exception is reported here because the SDK's own report comes from outside the app,
-    after the response is complete; the SDK then drops that second report of it.
+    With `flush` (serverless) it also sends every queued event before the response's last part
+    goes out, since the instance may be frozen as soon as it has.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, flush: bool = False) -> None:
         self.app = app
+        self.flush = flush
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.flush:
+            await self._flushing(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            report(exc, scope)
+            raise
+
+    async def _flushing(self, scope: Scope, receive: Receive, send: Send) -> None:
         held: list[Message] = []
 
         async def holding_send(message: Message) -> None:
@@ -152,10 +181,22 @@ class FlushMiddleware:
         try:
             await self.app(scope, receive, holding_send)
         except Exception as exc:
-            sentry_sdk.capture_exception(exc)
+            report(exc, scope)
             raise
         finally:
             # flush() blocks until the queue is sent, or returns at once when it is empty.
             await asyncio.to_thread(sentry_sdk.flush, FLUSH_TIMEOUT)
             for message in held:
                 await send(message)
+
+
+def report(exc: Exception, scope: Scope) -> None:
+    # The path without its query string, and the route template the router matched.
+    route = getattr(scope.get("route"), "path", None)
+    request = {"method": scope["method"], "url": scope["path"]}
+    with sentry_sdk.new_scope() as sentry_scope:
+        sentry_scope.add_event_processor(lambda event, hint: {**event, "request": request})
+        if route is not None:
+            sentry_scope.set_tag("route", route)
+            sentry_scope.set_transaction_name(route)
+        sentry_sdk.capture_exception(exc)
