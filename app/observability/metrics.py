@@ -121,6 +121,13 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Each metric's child per label values, kept: `labels()` costs more than the update.
+        # Bounded, as the label values are: methods, route templates, status classes.
+        self.requests: dict[tuple[str, str, str], Counter] = {}
+        self.durations: dict[tuple[str, str], Histogram] = {}
+        # Made on first use, never here: in the Gunicorn master a child would open its file
+        # before the directory exists.
+        self.in_progress: dict[str, Gauge] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,7 +142,9 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        in_progress = IN_PROGRESS.labels(method)
+        in_progress = self.in_progress.get(method)
+        if in_progress is None:
+            in_progress = self.in_progress[method] = IN_PROGRESS.labels(method)
         in_progress.inc()
         started = time.perf_counter()
         try:
@@ -145,7 +154,15 @@ class MetricsMiddleware:
             in_progress.dec()
             # Set by the router once a route matched; the template, not the requested path.
             route = getattr(scope.get("route"), "path", UNMATCHED)
-            REQUESTS.labels(method, route, _STATUS_CLASSES.get(status // 100, "other")).inc()
-            DURATION.labels(method, route).observe(elapsed)
+            counted = (method, route, _STATUS_CLASSES.get(status // 100, "other"))
+            requests = self.requests.get(counted)
+            if requests is None:
+                requests = self.requests[counted] = REQUESTS.labels(*counted)
+            requests.inc()
+            timed = (method, route)
+            duration = self.durations.get(timed)
+            if duration is None:
+                duration = self.durations[timed] = DURATION.labels(*timed)
+            duration.observe(elapsed)
             if status == 429:
                 RATE_LIMITED.labels(route).inc()
