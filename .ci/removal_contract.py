@@ -1,6 +1,6 @@
 """Prove the removal contract: a copy of the project without a feature still works.
 
-    python .ci/removal_contract.py items api_keys rate_limits items,api_keys,rate_limits
+    python .ci/removal_contract.py items api_keys observability items,api_keys,observability
 
 For each argument (one feature, or several joined by commas) it copies the tracked files to a
 temporary folder, deletes `app/<feature>/`, `tests/<feature>/` and the lines of app/main.py

@@ -327,6 +327,13 @@ def run(
             ours = start("app.main:app", env)
             client_limits = start("app.main:app", {**env, "GUNICORN_CLIENT_LIMITS": "true"})
             limiters = {backend: start("app.main:app", e) for backend, e in backends.items()}
+            # Each observability signal on its own; the DSN's host is never reached, since
+            # nothing fails.
+            signals = {
+                "metrics": {**env, "METRICS_ENABLED": "true", "METRICS_TOKEN": "bench"},
+                "sentry": {**env, "SENTRY_DSN": "http://public@127.0.0.1:9/1"},
+            }
+            observed = {signal: start("app.main:app", e) for signal, e in signals.items()}
             rss = {
                 name: rss_mb(server.worker_pids()[0])
                 for name, server in (("bare", bare), ("sqlalchemy", alchemy), ("ours", ours))
@@ -346,6 +353,7 @@ def run(
                     backend: (f"{server.base}{item}", {"headers": auth})
                     for backend, server in limiters.items()
                 },
+                **{signal: (f"{server.base}{item}", {}) for signal, server in observed.items()},
             }
             runs: dict[str, list[Load]] = {name: [] for name in plan}
             for _ in range(rounds):
@@ -373,6 +381,10 @@ def run(
         for backend in backends:
             name = f"GET one item, with a key, rate-limited ({backend})"
             rows.append(_ratio(name, load[backend], "GET one item", load["get"]))
+        for signal, label in (("metrics", "Prometheus metrics"), ("sentry", "Sentry errors")):
+            rows.append(
+                _ratio(f"GET one item, {label} on", load[signal], "GET one item", load["get"])
+            )
 
         cores = _cores()
         with gunicorn("app.main:app", env, workers=cores, pinned=False) as ours:

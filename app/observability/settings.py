@@ -22,7 +22,8 @@ class ObservabilitySettings(CoreSettings):
         0.0,
         ge=0,
         le=1,
-        description="Share of requests Sentry also records as performance traces (0: none).",
+        description="Share of requests Sentry also records as performance traces (0: none). "
+        "Above 0 the SDK's request integrations run on every request, at about 0.6-1 ms each.",
     )
     metrics_enabled: bool = Field(
         False,
