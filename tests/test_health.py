@@ -86,5 +86,5 @@ def test_a_database_ahead_of_this_release_is_ready_and_one_behind_is_not() -> No
 
 def test_this_releases_heads_are_read_from_the_feature_folders() -> None:
     migrations = Migrations(migration_directories())
-    assert migrations.heads and migrations.heads <= migrations.known
+    assert migrations.heads <= migrations.known
     assert len(migrations.heads) == len(migration_directories())
