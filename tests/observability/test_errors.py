@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.blueprint import gunicorn
 from tests.observability.receivers import SentryReceiver, sentry_receiver
 from tests.servers import checkout, free_port, running, shell_environment, wait_until_answers
-from tests.test_gunicorn import gunicorn
 
 pytestmark = pytest.mark.processes
 

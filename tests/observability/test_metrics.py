@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from app.main import create_app
+from tests.blueprint import gunicorn
 from tests.clients import client_for
 from tests.conftest import make_settings
 from tests.served_app import with_test_routes
-from tests.test_gunicorn import gunicorn
 
 TOKEN = "metrics-token-for-tests"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
