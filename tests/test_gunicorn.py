@@ -354,8 +354,13 @@ def exchange(connection: http.client.HTTPConnection, method: str, path: str, **o
     return response.status
 
 
-def status_of(answer: bytes) -> int:
-    return int(answer.split(b" ", 2)[1])
+def read_response(sock: socket.socket) -> int:
+    """The status of the response the server sends on the socket, read to its end."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    response.read()
+    response.close()
+    return response.status
 
 
 @pytest.mark.processes
@@ -373,7 +378,7 @@ def test_the_image_refuses_huge_headers_without_buffering_them(
         assert httpx.get(f"{server.base}/health").status_code == 200
     for sent, answer in results:
         assert sent < size, "the server read the whole header"
-        assert answer == b"" or status_of(answer) in {400, 431}
+        assert answer == b"" or answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.1 431 ")), answer
     assert peak - before < 20, f"the worker grew from {before:.0f} MB to {peak:.0f} MB"
 
 
@@ -395,7 +400,7 @@ def test_the_image_closes_connections_whose_headers_stall(repo_root: Path, tmp_p
             half_sent_since = time.monotonic()
             # The second request on a kept-alive connection has the same deadline.
             second_half_sent.sendall(request)
-            assert status_of(second_half_sent.recv(4096)) == 200
+            assert read_response(second_half_sent) == 200
             second_half_sent.sendall(request[:30])
             second_since = time.monotonic()
 
@@ -432,7 +437,7 @@ def test_the_image_serves_timely_requests_as_before(repo_root: Path, tmp_path: P
             sock.sendall(b"GET /health HTTP/1.1\r\n")
             time.sleep(timeout / 2)
             sock.sendall(b"Host: 127.0.0.1\r\n\r\n")
-            assert status_of(sock.recv(4096)) == 200
+            assert read_response(sock) == 200
 
 
 @pytest.mark.processes
