@@ -11,10 +11,16 @@ public, and writes are refused with 401 (so removing every credential feature ne
 API for writing). It is one dependency, not a chain, because FastAPI spends tens of
 microseconds per dependency per request, and as a security scheme it puts the bearer
 credential into the OpenAPI document, so /docs offers "Authorize".
+
+Credentials nobody has checked yet are counted against the client's address: an authenticator
+awaits `before_lookup()` before a costly check (a database query), and a request refused with
+401 is counted if it was not already. So made-up credentials cost a client its address's limit
+(then 429, with no check at all), while a credential answered from memory costs nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -40,8 +46,14 @@ class Caller:
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, credential: str) -> Caller | None:
-        """The caller, or None if the credential is not of this kind; 401 if it is invalid."""
+    async def authenticate(
+        self, credential: str, *, before_lookup: Callable[[], Awaitable[None]]
+    ) -> Caller | None:
+        """The caller, or None if the credential is not of this kind; 401 if it is invalid.
+
+        Await `before_lookup()` before checking the credential anywhere but in memory: it
+        counts the request against its client address and raises 429 when that is spent.
+        """
         ...
 
 
@@ -50,6 +62,11 @@ class Limiter(Protocol):
         self, request: Request, response: Response, caller: Caller | None, scope: Scope
     ) -> None:
         """Count the request; raise 429 (or 503) when it must not go on."""
+        ...
+
+    async def limit_address(self, request: Request, scope: Scope) -> None:
+        """Count the request against its client address, as if it had no credentials; raise
+        429 (or 503) when it must not go on. Adds no headers to a response that goes on."""
         ...
 
 
@@ -74,11 +91,16 @@ class Access(SecurityBase):
     async def __call__(self, request: Request, response: Response) -> Caller | None:
         """The caller (None when anonymous), once it may make this request now."""
         policy = services(request).access
-        caller = await _caller(request, policy)
-        if self.scope == "write" or policy.reads_need_credentials:
-            if caller is None:
+        credential = presented_credential(request)
+        needed = self.scope == "write" or policy.reads_need_credentials
+        if credential is None:
+            caller = None
+            if needed:
+                await _limit_address(request, policy, self.scope)
                 raise unauthorized("Credentials are required: send Authorization: Bearer <key>")
-            if self.scope not in caller.scopes:
+        else:
+            caller = await _caller(request, policy, self.scope, credential)
+            if needed and self.scope not in caller.scopes:
                 raise HTTPException(
                     status.HTTP_403_FORBIDDEN, f"The credentials lack the '{self.scope}' scope"
                 )
@@ -99,15 +121,32 @@ def presented_credential(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def _caller(request: Request, policy: AccessPolicy) -> Caller | None:
-    credential = presented_credential(request)
-    if credential is None:
-        return None
-    for authenticator in policy.authenticators:
-        caller = await authenticator.authenticate(credential)
-        if caller is not None:
-            return caller
-    raise unauthorized("The credentials are not valid")
+async def _caller(request: Request, policy: AccessPolicy, scope: Scope, credential: str) -> Caller:
+    limited = False
+
+    async def before_lookup() -> None:
+        nonlocal limited
+        if not limited:
+            limited = True
+            await _limit_address(request, policy, scope)
+
+    try:
+        for authenticator in policy.authenticators:
+            caller = await authenticator.authenticate(credential, before_lookup=before_lookup)
+            if caller is not None:
+                return caller
+        raise unauthorized("The credentials are not valid")
+    except HTTPException as exc:
+        # A refusal from memory (a key already known to be wrong, a malformed token) counts
+        # too: over the address's limit it becomes a 429.
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and not limited:
+            await _limit_address(request, policy, scope)
+        raise
+
+
+async def _limit_address(request: Request, policy: AccessPolicy, scope: Scope) -> None:
+    for limiter in policy.limiters:
+        await limiter.limit_address(request, scope)
 
 
 def unauthorized(message: str) -> HTTPException:

@@ -8,7 +8,7 @@ it documents. Bounded in examples per operation, so the run stays within seconds
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +29,9 @@ TOKEN = "fuzzing-token"
 class _TokenAuthenticator:
     """Accepts one fixed bearer token with both scopes, whatever credential features exist."""
 
-    async def authenticate(self, credential: str) -> Caller | None:
+    async def authenticate(
+        self, credential: str, *, before_lookup: Callable[[], Awaitable[None]]
+    ) -> Caller | None:
         return FULL_ACCESS if credential == TOKEN else None
 
 

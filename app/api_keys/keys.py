@@ -8,16 +8,23 @@ compared in constant time.
 
 Verified keys are cached in each process for API_KEY_CACHE_SECONDS, so a request with a known
 key costs no database round trip; a revoked key keeps working in a process at most that long.
+A key the cache cannot answer for is looked up once however many requests bring it at once,
+and each of those requests is first counted against its client address (app/access.py): made-up
+keys cost a client its address's limit, then 429s, never a lookup each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Collection, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,9 +37,12 @@ SCOPES = ("read", "write")
 _MARKER = "sk"
 # 48 bits: prefixes must be unique, and at this length a clash is vanishingly rare.
 _PREFIX_BYTES = 6
-# Unknown keys are cached too (so repeating one costs no query); a client sending endless
-# distinct keys must not grow the cache without bound.
+# Per cache, valid keys and unknown ones: unknown keys are cached too (so repeating one costs
+# no query), and apart, so that no number of made-up keys pushes a valid one out.
 _MAX_CACHED = 10_000
+
+
+_Entry = TypeVar("_Entry")
 
 
 class KeyNotFound(LookupError):
@@ -99,33 +109,66 @@ class KeyVerifier:
     (`sk_<prefix>_<secret>`) and leaves any other to the next authenticator.
     """
 
-    def __init__(self, database: Database, cache_seconds: float) -> None:
+    def __init__(
+        self, database: Database, cache_seconds: float, *, max_cached: int = _MAX_CACHED
+    ) -> None:
         self._database = database
         self._cache_seconds = cache_seconds
-        # SHA-256 of the presented key -> (monotonic expiry, the caller or None if invalid).
-        self._cache: dict[str, tuple[float, Caller | None]] = {}
+        self._max_cached = max_cached
+        # SHA-256 of the presented key -> (monotonic expiry, the caller), least recently used
+        # first; the same for keys found invalid, with None for the caller.
+        self._valid: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+        self._invalid: OrderedDict[str, tuple[float, None]] = OrderedDict()
+        # Lookups under way, by digest: a request for the same key awaits the one in flight.
+        self._lookups: dict[str, asyncio.Task[Caller | None]] = {}
 
-    async def authenticate(self, credential: str) -> Caller | None:
+    async def authenticate(
+        self, credential: str, *, before_lookup: Callable[[], Awaitable[None]]
+    ) -> Caller | None:
         prefix = key_prefix(credential)
         if prefix is None:
             return None
-        caller = await self.verify(prefix, credential)
+        caller = await self._verify(prefix, credential, before_lookup)
         if caller is None:
             raise unauthorized("The API key is not valid")
         return caller
 
-    async def verify(self, prefix: str, key: str) -> Caller | None:
+    async def _verify(
+        self, prefix: str, key: str, before_lookup: Callable[[], Awaitable[None]]
+    ) -> Caller | None:
         digest = hash_key(key)
         now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        verified = await self._lookup(prefix, digest)
-        if self._cache_seconds:
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[digest] = (now + self._cache_seconds, verified)
-        return verified
+        valid = self._valid.get(digest)
+        if valid is not None and valid[0] > now:
+            self._valid.move_to_end(digest)
+            return valid[1]
+        invalid = self._invalid.get(digest)
+        if invalid is not None and invalid[0] > now:
+            self._invalid.move_to_end(digest)
+            return None
+        await before_lookup()
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(prefix, digest))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(partial(self._looked_up, digest))
+        # Shielded: a request that goes away does not cancel the lookup others await.
+        return await asyncio.shield(lookup)
+
+    def _looked_up(self, digest: str, lookup: asyncio.Task[Caller | None]) -> None:
+        del self._lookups[digest]
+        if lookup.cancelled() or lookup.exception() is not None:
+            return  # every request awaiting it has the error; nothing is cached
+        caller = lookup.result()
+        if not self._cache_seconds:
+            return
+        expires = time.monotonic() + self._cache_seconds
+        if caller is None:
+            self._valid.pop(digest, None)
+            _remember(self._invalid, digest, (expires, None), self._max_cached)
+        else:
+            self._invalid.pop(digest, None)
+            _remember(self._valid, digest, (expires, caller), self._max_cached)
 
     async def _lookup(self, prefix: str, digest: str) -> Caller | None:
         async with self._database.session() as session:
@@ -141,3 +184,12 @@ class KeyVerifier:
             )
             await session.commit()
             return Caller(f"key:{row.prefix}", frozenset(row.scopes.split()))
+
+
+def _remember(cache: OrderedDict[str, _Entry], digest: str, entry: _Entry, most: int) -> None:
+    """Add or refresh an entry as the most recently used; past `most` entries, drop the least
+    recently used one."""
+    cache[digest] = entry
+    cache.move_to_end(digest)
+    if len(cache) > most:
+        cache.popitem(last=False)

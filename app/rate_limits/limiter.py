@@ -329,25 +329,45 @@ class RateLimits:
         try:
             usage = await self._limiter.hit(f"{scope}:{counted_as(who)}", rate)
         except LimiterUnavailable:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                "Rate limiting is unavailable; try again shortly",
-                headers={"Retry-After": "1"},
-            ) from None
+            raise _unavailable() from None
         if usage is None:  # the backend is down and RATE_LIMIT_FAIL_OPEN lets us through
             return
         headers = usage.headers()
         if usage.exceeded:
-            headers["Retry-After"] = headers["RateLimit-Reset"]
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"Rate limit exceeded: {rate.limit} requests per {rate.seconds} s",
-                headers=headers,
-            )
+            raise _too_many(rate, headers)
         for name, value in headers.items():
             response.headers.append(name, value)  # a fresh response: no header to replace
+
+    async def limit_address(self, request: Request, scope: Scope) -> None:
+        rate = self._rates[scope]
+        if rate is None:
+            return
+        who = f"ip:{self.client_ip(request)}"  # the same count as requests without credentials
+        try:
+            usage = await self._limiter.hit(f"{scope}:{counted_as(who)}", rate)
+        except LimiterUnavailable:
+            raise _unavailable() from None
+        if usage is not None and usage.exceeded:
+            raise _too_many(rate, usage.headers())
 
     @staticmethod
     def client_ip(request: Request) -> str:
         """The client's address, as the core settled it (app/client_address.py)."""
         return request.client.host if request.client else "unknown"
+
+
+def _unavailable() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "Rate limiting is unavailable; try again shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _too_many(rate: Rate, headers: dict[str, str]) -> HTTPException:
+    headers["Retry-After"] = headers["RateLimit-Reset"]
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"Rate limit exceeded: {rate.limit} requests per {rate.seconds} s",
+        headers=headers,
+    )

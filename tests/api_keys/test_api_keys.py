@@ -7,17 +7,20 @@ import base64
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from sqlalchemy import event, select
 
-from app.api_keys.keys import generate_key, revoke_api_key
+from app.api_keys.keys import KeyVerifier, generate_key, revoke_api_key
 from app.api_keys.models import ApiKey
 from app.services import services_of
 from tests.api_keys.conftest import bearer, make_api_key, prefix_of
+from tests.limiters import AddressLimiter
 
 READ_PATH, WRITE_PATH = "/test/read", "/test/write"
 
@@ -130,6 +133,112 @@ async def test_a_cached_key_costs_no_database_round_trip(
         assert statements == []
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def _key_lookups(app: FastAPI) -> Iterator[list[str]]:
+    """The queries of the api_keys table the app makes meanwhile."""
+    lookups: list[str] = []
+
+    def record(*args: Any) -> None:
+        statement: str = args[2]
+        if statement.lstrip().upper().startswith("SELECT") and "api_keys" in statement:
+            lookups.append(statement)
+
+    engine = services_of(app).database.start().sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield lookups
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _limit_addresses(app: FastAPI, allowed: int) -> AddressLimiter:
+    """Only a limiter of the test's own, which refuses an address past `allowed` charges."""
+    limiter = AddressLimiter(allowed)
+    services_of(app).access.limiters[:] = [limiter]
+    return limiter
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def test_made_up_keys_from_one_address_cost_at_most_its_limit_in_lookups(
+    app: FastAPI, anonymous_client: httpx.AsyncClient
+) -> None:
+    _limit_addresses(app, allowed=5)
+    with _key_lookups(app) as lookups:
+        statuses = [
+            (await anonymous_client.get(READ_PATH, headers=bearer(generate_key()[0]))).status_code
+            for _ in range(1000)
+        ]
+    assert statuses == [401] * 5 + [429] * 995
+    assert len(lookups) == 5
+
+
+async def test_an_unknown_key_sent_again_is_refused_from_memory_and_still_counted(
+    app: FastAPI, anonymous_client: httpx.AsyncClient
+) -> None:
+    limiter = _limit_addresses(app, allowed=3)
+    made_up = bearer(generate_key()[0])
+    with _key_lookups(app) as lookups:
+        statuses = [
+            (await anonymous_client.get(READ_PATH, headers=made_up)).status_code for _ in range(5)
+        ]
+    assert statuses == [401, 401, 401, 429, 429]
+    assert len(lookups) == 1
+    assert limiter.charged["127.0.0.1"] == 5
+
+
+async def test_a_cached_key_is_never_counted_against_the_clients_address(
+    app: FastAPI, anonymous_client: httpx.AsyncClient, api_key: str
+) -> None:
+    limiter = _limit_addresses(app, allowed=1)
+    for _ in range(5):
+        assert (await anonymous_client.get(READ_PATH, headers=bearer(api_key))).status_code == 200
+    assert limiter.charged["127.0.0.1"] == 1  # the first request, which looked the key up
+
+
+async def test_concurrent_requests_with_one_key_share_one_lookup(
+    app: FastAPI, anonymous_client: httpx.AsyncClient, api_key: str
+) -> None:
+    with _key_lookups(app) as lookups:
+        responses = await asyncio.gather(
+            *(anonymous_client.get(READ_PATH, headers=bearer(api_key)) for _ in range(10))
+        )
+    assert [r.status_code for r in responses] == [200] * 10
+    assert len(lookups) == 1
+
+
+async def test_a_full_cache_forgets_only_the_least_recently_used_key(app: FastAPI) -> None:
+    verifier = KeyVerifier(services_of(app).database, cache_seconds=30, max_cached=2)
+    first, second, third = [await make_api_key(app, "read") for _ in range(3)]
+
+    async def verify(key: str) -> None:
+        assert await verifier.authenticate(key, before_lookup=_nothing) is not None
+
+    for key in (first, second, first, third):  # `second` is now the least recently used
+        await verify(key)
+    with _key_lookups(app) as lookups:
+        await verify(first)
+        await verify(third)
+        assert lookups == []
+        await verify(second)
+        assert len(lookups) == 1
+
+
+async def test_made_up_keys_never_push_a_valid_key_out_of_the_cache(
+    app: FastAPI, api_key: str
+) -> None:
+    verifier = KeyVerifier(services_of(app).database, cache_seconds=30, max_cached=2)
+    assert await verifier.authenticate(api_key, before_lookup=_nothing) is not None
+    for _ in range(5):
+        with pytest.raises(HTTPException):
+            await verifier.authenticate(generate_key()[0], before_lookup=_nothing)
+    with _key_lookups(app) as lookups:
+        assert await verifier.authenticate(api_key, before_lookup=_nothing) is not None
+    assert lookups == []
 
 
 async def test_verifying_a_key_records_when_it_was_last_used(

@@ -22,7 +22,7 @@ from app.services import services_of
 from app.settings_errors import SettingsError, load_settings
 from tests.conftest import TEST_REDIS_URL, make_settings
 from tests.own_servers import OwnRedis
-from tests.rate_limits.conftest import as_caller, client_at, with_test_callers
+from tests.rate_limits.conftest import as_caller, as_unknown, client_at, with_test_callers
 
 READ, WRITE = "/test/read", "/test/write"
 # Hour-long windows: a test never straddles two of them in practice.
@@ -102,6 +102,19 @@ async def test_x_forwarded_for_from_the_client_is_not_trusted(app: FastAPI) -> N
             await client.get(READ, headers={"X-Forwarded-For": f"192.0.2.{n}"}) for n in range(4)
         ]
     assert spoofed[-1].status_code == 429
+
+
+@hourly
+async def test_credentials_refused_with_401_count_against_the_client_address(
+    app: FastAPI,
+) -> None:
+    async with client_at(app, "10.0.0.1") as client:
+        refused = await _statuses(client, "GET", 3, headers=as_unknown("made-up"))
+        over = await client.get(READ, headers=as_unknown("another"))
+        anonymous = await client.get(READ)
+    assert refused == [401, 401, 401]
+    assert over.status_code == anonymous.status_code == 429
+    assert _headers(over)[:2] == ("3", "0")
 
 
 @hourly
