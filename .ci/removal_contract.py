@@ -111,7 +111,19 @@ async def check(features: list[str], scratch: Path) -> None:
     )
     # The remaining suite, on SQLite, less the tests that start servers: those exercise the
     # core's entry points, which CI's full passes already cover in the complete project.
-    tests = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not processes"]
+    # One process each (-n 0): the copies already run side by side.
+    tests = [
+        python,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        "-m",
+        "not processes",
+    ]
     await run(
         label, "its tests", *tests, cwd=copy, env={k: v for k, v in env.items() if "TEST_" not in k}
     )
