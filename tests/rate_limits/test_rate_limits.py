@@ -310,6 +310,8 @@ async def test_a_backend_outage_fails_open_or_closed_and_is_logged_once(
     assert ("unlimited" if fail_open else "503") in logged[0].getMessage()
 
 
+# A Redis server of its own needs Redis installed, as where TEST_REDIS_URL is set.
+@pytest.mark.redis
 @pytest.mark.processes
 @pytest.mark.parametrize("fail_open", [True, False], ids=["open", "closed"])
 async def test_while_redis_hangs_only_one_request_at_a_time_waits_for_it(
