@@ -17,9 +17,9 @@ else runs, so `request.client` is the same trusted address for the log, the limi
 
 Uvicorn, which Gunicorn's workers run, has already replaced the peer's address with an
 X-Forwarded-For entry when the peer is in FORWARDED_ALLOW_IPS: the rightmost entry not itself
-in that list, or, with `*`, the leftmost entry, which is the client's own. So with
-TRUSTED_PROXY_HOPS the header is read here, from the raw headers, which uvicorn leaves alone;
-when it has fewer than N entries the server's address stands.
+in that list (the leftmost when all are), or, with `*`, always the leftmost entry, which is the
+client's own. So with TRUSTED_PROXY_HOPS the header is read here, from the raw headers, which
+uvicorn leaves alone; when it has fewer than N entries the server's address stands.
 """
 
 from __future__ import annotations
