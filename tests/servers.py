@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -42,10 +43,18 @@ def settings_variables() -> set[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    """A port nothing is bound to on any interface, below the range the kernel hands out to
+    outgoing connections (32768 and up on Linux, 49152 and up elsewhere): a port from that range
+    can be taken by any process's new connection (to the shared PostgreSQL, say) between this
+    check and the server's bind, and the server then fails with "address already in use"."""
+    while True:
+        port = random.randrange(20_000, 32_768)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        return port
 
 
 def client_from(address: str, **transport: Any) -> httpx.Client:
