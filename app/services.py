@@ -7,8 +7,8 @@
 `create_app` makes one `Services` per app and keeps it on `app.state`; this module is the only
 place that reads it from there. Features add theirs with `provide()` when the app is made;
 what they register with `on_start()` runs when the lifespan starts (in each worker process,
-after Gunicorn forks it), and what they register with `on_close()` is closed, last first,
-when the lifespan ends.
+after Gunicorn forks it), and the `close` they give `provide()` runs, last first, when the
+lifespan ends.
 """
 
 from __future__ import annotations
@@ -55,9 +55,6 @@ class Services:
     def start(self) -> None:
         for start in self._starters:
             start()
-
-    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
-        self._closers.append(close)
 
     async def aclose(self) -> None:
         for close in reversed(self._closers):

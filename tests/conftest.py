@@ -178,20 +178,16 @@ async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def grant_full_access(app: FastAPI) -> None:
-    """Let every request read and write, as if it carried valid credentials with both scopes."""
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests may read and write, whatever credential features the app has:
+    the access dependency answers as if every request carried credentials with both scopes."""
 
     async def full_access() -> Caller:
         return FULL_ACCESS
 
     app.dependency_overrides[READ] = full_access
     app.dependency_overrides[WRITE] = full_access
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client whose requests may read and write, whatever credential features the app has."""
-    grant_full_access(app)
     async with asgi_client(app) as client:
         yield client
 
