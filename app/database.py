@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -156,12 +156,20 @@ class Database:
         self._reader: AsyncEngine | None = None
         # With a pool that keeps connections: the event loop they were opened on.
         self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._engine_hooks: list[Callable[[AsyncEngine], None]] = []
+
+    def on_engine(self, hook: Callable[[AsyncEngine], None]) -> None:
+        """Call `hook` with each engine this creates, before its first use (a feature that
+        listens to its events, say)."""
+        self._engine_hooks.append(hook)
 
     def start(self) -> AsyncEngine:
         """The engine, created on the first call; on a new event loop, with a fresh pool."""
         engine = self._engine
         if engine is None:
             engine = self._engine = create_engine(self._settings)
+            for hook in self._engine_hooks:
+                hook(engine)
             self._sessions = async_sessionmaker(engine, expire_on_commit=False)
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         if not isinstance(engine.pool, NullPool):

@@ -13,6 +13,7 @@ lifespan. A timeout becomes a 504 in the error shape (app/errors.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import httpx
@@ -28,6 +29,12 @@ class HTTPClient:
     def __init__(self, settings: CoreSettings) -> None:
         self._settings = settings
         self._client: httpx.AsyncClient | None = None
+        self._client_hooks: list[Callable[[httpx.AsyncClient], None]] = []
+
+    def on_client(self, hook: Callable[[httpx.AsyncClient], None]) -> None:
+        """Call `hook` with the client when it is made, before its first request (a feature
+        that instruments it, say)."""
+        self._client_hooks.append(hook)
 
     def client(self) -> httpx.AsyncClient:
         """The client, made on the first call."""
@@ -45,6 +52,8 @@ class HTTPClient:
                     max_keepalive_connections=settings.http_client_max_keepalive_connections,
                 ),
             )
+            for hook in self._client_hooks:
+                hook(self._client)
         return self._client
 
     async def aclose(self) -> None:

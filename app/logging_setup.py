@@ -6,6 +6,9 @@ In production each line is one JSON object; in development a line a person can r
      "message": "GET /api/v1/items 200 4.1ms", "request_id": "4bf92f35...", "method": "GET",
      "path": "/api/v1/items", "status": 200, "duration_ms": 4.1, "client": "203.0.113.7"}
 
+A feature adds fields of its own to JSON lines with a filter (`add_filter`) that puts a dict
+in `record.log_fields`; each of its items becomes a field of the line.
+
 The servers' own loggers (uvicorn, Gunicorn) are routed to the same handler, and uvicorn's
 access log is switched off: RequestMiddleware writes the one line per request.
 """
@@ -54,6 +57,9 @@ class JsonFormatter(logging.Formatter):
         for field in _REQUEST_FIELDS:
             if field in record.__dict__:
                 line[field] = record.__dict__[field]
+        added = record.__dict__.get("log_fields")
+        if added:
+            line.update(added)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line)
@@ -67,6 +73,14 @@ class ConsoleFormatter(logging.Formatter):
         if getattr(record, "request_id", None) is None:
             record.request_id = "-"
         return super().format(record)
+
+
+def add_filter(log_filter: logging.Filter) -> None:
+    """Run `log_filter` on every record the app's handler writes, until the handler is
+    replaced (the next `configure_logging`)."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == _HANDLER_NAME:
+            handler.addFilter(log_filter)
 
 
 def configure_logging(settings: CoreSettings) -> None:

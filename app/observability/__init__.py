@@ -1,4 +1,5 @@
-"""Observability: unhandled exceptions to Sentry, Prometheus metrics at /metrics.
+"""Observability: unhandled exceptions to Sentry, Prometheus metrics at /metrics, and
+OpenTelemetry traces over OTLP/HTTP.
 
 What it adds to the app (`install`): each signal only when its setting turns it on; with none
 on, nothing is imported and no middleware is added, so requests take the same path as without
@@ -24,6 +25,10 @@ def install(app: FastAPI, services: Services, settings: ObservabilitySettings) -
         from app.observability.metrics import install_metrics
 
         install_metrics(app, services, settings)
+    if settings.otel_exporter_otlp_endpoint:
+        from app.observability.traces import install_tracing
+
+        install_tracing(app, services, settings)
 
 
 __all__ = ["ObservabilitySettings", "install"]

@@ -36,6 +36,18 @@ class ObservabilitySettings(CoreSettings):
         "Required in production when `METRICS_ENABLED=true`.",
         json_schema_extra={"secret": True},
     )
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        description="OpenTelemetry collector's OTLP/HTTP base URL (`http://collector:4318`, a "
+        "vendor's endpoint): send a trace of each request, its SQL statements and outbound "
+        "calls to `<url>/v1/traces`. Empty: off, and OpenTelemetry's SDK is not even imported.",
+    )
+    otel_exporter_otlp_headers: str = Field(
+        "",
+        description="Headers sent with each export, as `name=value` pairs separated by commas "
+        "(a vendor's API key: `x-honeycomb-team=...`).",
+        json_schema_extra={"secret": True},
+    )
     render_git_commit: str = Field(
         "",
         validation_alias="RENDER_GIT_COMMIT",

@@ -1,4 +1,4 @@
-"""A Sentry ingest endpoint on 127.0.0.1: the SDK's envelopes as it really sends them."""
+"""Receivers on 127.0.0.1 for what the SDKs really send: Sentry envelopes, OTLP/HTTP traces."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 
 @dataclass
@@ -77,6 +80,74 @@ def sentry_receiver(delay: float = 0) -> Iterator[SentryReceiver]:
     thread.start()
     try:
         yield SentryReceiver(server.server_address[1], envelopes)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class OtlpReceiver:
+    """An OTLP/HTTP collector that keeps what it is sent; GETs to any other path are an
+    upstream service that keeps the headers of each request it gets."""
+
+    port: int
+    bodies: list[bytes] = field(default_factory=list)
+    upstream_headers: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def spans(self) -> list[Span]:
+        found = []
+        for body in list(self.bodies):
+            export = ExportTraceServiceRequest.FromString(body)
+            for resource in export.resource_spans:
+                for scope in resource.scope_spans:
+                    found.extend(scope.spans)
+        return found
+
+    def wait_for_spans(self, count: int, timeout: float = 30) -> list[Span]:
+        deadline = time.monotonic() + timeout
+        while len(self.spans()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.spans()
+
+
+@contextmanager
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver(0)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            if self.path == "/v1/traces":
+                receiver.bodies.append(body)
+            self._answer(b"")
+
+        def do_GET(self) -> None:
+            receiver.upstream_headers.append({k.lower(): v for k, v in self.headers.items()})
+            self._answer(b"{}")
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield receiver
     finally:
         server.shutdown()
         server.server_close()
