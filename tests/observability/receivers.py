@@ -87,8 +87,8 @@ def sentry_receiver(delay: float = 0) -> Iterator[SentryReceiver]:
 
 @dataclass
 class OtlpReceiver:
-    """An OTLP/HTTP collector that keeps what it is sent; GETs to any other path are an
-    upstream service that keeps the headers of each request it gets."""
+    """An OTLP/HTTP collector that keeps what it is sent. A GET is an upstream service: it keeps
+    the request's headers and answers how many exports have been received so far."""
 
     port: int
     bodies: list[bytes] = field(default_factory=list)
@@ -131,7 +131,7 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
 
         def do_GET(self) -> None:
             receiver.upstream_headers.append({k.lower(): v for k, v in self.headers.items()})
-            self._answer(b"{}")
+            self._answer(str(len(receiver.bodies)).encode())
 
         def _answer(self, body: bytes) -> None:
             self.send_response(200)

@@ -8,6 +8,8 @@ decodes what it receives with OpenTelemetry's own protobuf definitions.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from tests.clients import client_for
 from tests.conftest import make_settings
 from tests.observability.receivers import OtlpReceiver, otlp_receiver
 from tests.served_app import with_test_routes
+from tests.servers import shell_environment
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -140,3 +143,57 @@ def test_under_gunicorn_the_workers_export_their_spans(repo_root: Path, tmp_path
         spans = receiver.wait_for_spans(sent)
     assert statuses == [200] * sent
     assert [s.name for s in spans] == ["GET /test/echo/{value}"] * sent
+
+
+LAMBDA_INVOCATION = """
+import json, os, sys, urllib.request
+from mangum import Mangum
+from app.main import create_app
+from tests.served_app import with_test_routes
+
+handler = Mangum(with_test_routes(create_app()), lifespan="off")
+response = handler(json.load(sys.stdin), None)
+# What the collector holds the moment the invocation returns: Lambda may freeze the instance
+# then, and anything still queued would be sent only if it thawed.
+with urllib.request.urlopen(os.environ["RECEIVER"]) as received:
+    print(response["statusCode"], received.read().decode(), flush=True)
+os._exit(0)
+"""
+
+
+@pytest.mark.processes
+def test_on_lambda_the_spans_are_exported_before_the_invocation_returns(
+    repo_root: Path, receiver: OtlpReceiver
+) -> None:
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/test/echo/1",
+        "rawQueryString": "",
+        "headers": {"host": "example.com", "traceparent": TRACEPARENT},
+        "requestContext": {
+            "http": {"method": "GET", "path": "/test/echo/1", "sourceIp": "192.0.2.10"},
+            "requestId": "request",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", LAMBDA_INVOCATION],
+        input=json.dumps(event),
+        env=shell_environment(
+            AWS_LAMBDA_FUNCTION_NAME="template-test",
+            DATABASE_URL="postgresql://app:password@127.0.0.1:9/app",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            RECEIVER=f"{receiver.endpoint}/exports",
+            PYTHONPATH=str(repo_root),
+        ),
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "200 1"
+    (server,) = receiver.spans()
+    assert server.trace_id.hex() == TRACE_ID
