@@ -24,11 +24,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -198,6 +200,34 @@ def gunicorn(
                 process.kill()
 
 
+@contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP collector that accepts every export and keeps nothing; yields its URL.
+    The server under test still pays for encoding and sending its spans, as it would to a
+    real collector."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _milliseconds(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -328,10 +358,12 @@ def run(
             client_limits = start("app.main:app", {**env, "GUNICORN_CLIENT_LIMITS": "true"})
             limiters = {backend: start("app.main:app", e) for backend, e in backends.items()}
             # Each observability signal on its own; the DSN's host is never reached, since
-            # nothing fails.
+            # nothing fails; every request's spans are exported to a sink.
+            sink = servers.enter_context(otlp_sink())
             signals = {
                 "metrics": {**env, "METRICS_ENABLED": "true", "METRICS_TOKEN": "bench"},
                 "sentry": {**env, "SENTRY_DSN": "http://public@127.0.0.1:9/1"},
+                "traces": {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": sink},
             }
             observed = {signal: start("app.main:app", e) for signal, e in signals.items()}
             rss = {
@@ -381,7 +413,12 @@ def run(
         for backend in backends:
             name = f"GET one item, with a key, rate-limited ({backend})"
             rows.append(_ratio(name, load[backend], "GET one item", load["get"]))
-        for signal, label in (("metrics", "Prometheus metrics"), ("sentry", "Sentry errors")):
+        labels = (
+            ("metrics", "Prometheus metrics"),
+            ("sentry", "Sentry errors"),
+            ("traces", "OpenTelemetry traces"),
+        )
+        for signal, label in labels:
             rows.append(
                 _ratio(f"GET one item, {label} on", load[signal], "GET one item", load["get"])
             )

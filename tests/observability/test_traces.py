@@ -17,10 +17,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from app.http_client import HTTPClientDep
 from app.main import create_app
+from bench.run import otlp_sink
 from tests.blueprint import gunicorn
 from tests.clients import client_for
 from tests.conftest import make_settings
@@ -197,3 +201,12 @@ def test_on_lambda_the_spans_are_exported_before_the_invocation_returns(
     assert result.stdout.strip().splitlines()[-1] == "200 1"
     (server,) = receiver.spans()
     assert server.trace_id.hex() == TRACE_ID
+
+
+def test_the_benchmarks_collector_accepts_the_exporters_spans() -> None:
+    span = TracerProvider().get_tracer(__name__).start_span("bench")
+    span.end()
+    assert isinstance(span, ReadableSpan)
+    with otlp_sink() as url:
+        exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces")
+        assert exporter.export([span]) is SpanExportResult.SUCCESS
