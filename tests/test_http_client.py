@@ -107,3 +107,14 @@ async def test_one_client_is_made_on_first_use_and_closed_with_the_lifespan(
         client = owner.client()
         assert owner.client() is client
     assert client.is_closed
+
+
+async def test_the_client_is_handed_to_the_hooks_once_when_made() -> None:
+    owner = HTTPClient(Settings(_env_file=None))
+    seen: list[httpx.AsyncClient] = []
+    owner.on_client(seen.append)
+    assert seen == []  # nothing is made before first use
+    client = owner.client()
+    owner.client()
+    assert seen == [client]
+    await owner.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.logging_setup import add_filter
 from app.main import Settings, create_app
 from tests.clients import client_for
 from tests.served_app import with_test_routes
@@ -46,6 +48,26 @@ async def test_each_request_is_one_json_line_with_its_fields(
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
     assert line["message"].startswith("GET /no-such-page 404 ")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
+
+
+class _Fields(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.log_fields = {"trace_id": "t-1"}
+        return True
+
+
+async def test_a_filter_added_to_the_handler_adds_its_log_fields_to_each_json_line(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        _env_file=None, environment="test", database_url=database_url, log_format="json"
+    )
+    app = create_app(settings)
+    add_filter(_Fields())
+    async with client_for(app) as client:
+        await client.get("/no-such-page")
+    lines = _json_lines(capsys.readouterr().out)
+    assert lines and all(line["trace_id"] == "t-1" for line in lines)
 
 
 async def test_headers_and_query_string_secrets_never_reach_the_logs(
