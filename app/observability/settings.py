@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from app.settings import CoreSettings
 
@@ -62,6 +62,14 @@ class ObservabilitySettings(CoreSettings):
         "Never set it yourself.",
         json_schema_extra={"set_by_platform": True},
     )
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _endpoint_is_a_url(cls, value: str) -> str:
+        # Refused at start rather than failing on every export, where only a log line says so.
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
+        return value
 
     @model_validator(mode="after")
     def _metrics_where_they_mean_something(self) -> Self:

@@ -21,6 +21,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
+from pydantic import ValidationError
 
 from app.http_client import HTTPClientDep
 from app.main import create_app
@@ -41,6 +42,11 @@ TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 def receiver() -> Iterator[OtlpReceiver]:
     with otlp_receiver() as receiver:
         yield receiver
+
+
+def test_an_endpoint_that_is_not_an_http_url_is_refused() -> None:
+    with pytest.raises(ValidationError, match="OTEL_EXPORTER_OTLP_ENDPOINT"):
+        make_settings(otel_exporter_otlp_endpoint="collector:4318")
 
 
 def traced_app(database_url: str, receiver: OtlpReceiver) -> FastAPI:
