@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.logging_setup import add_filter
 from app.middleware import PROBE_PATHS
 from app.observability.settings import ObservabilitySettings
+from app.request_id import current_request_id
 from app.services import Services
 
 # Milliseconds a serverless response may wait for its spans to be exported.
@@ -205,7 +206,8 @@ class TracingMiddleware:
 
 
 class _NamedByRoute:
-    """Names the server span by the route template the router matched, once it has."""
+    """Names the server span by the route template the router matched, once it has, and
+    tags it with the request's ID."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -219,6 +221,10 @@ class _NamedByRoute:
                 if route is not None:
                     span.update_name(f"{_span_method(scope)} {route}")
                     span.set_attribute("http.route", route)
+                # Set by RequestMiddleware by now: the ID a client quotes leads to the trace.
+                request_id = current_request_id.get()
+                if request_id is not None:
+                    span.set_attribute("request_id", request_id)
             await send(message)
 
         await self.app(scope, receive, named_send)

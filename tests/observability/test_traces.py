@@ -86,6 +86,7 @@ async def test_a_request_is_a_server_span_in_the_callers_trace_with_its_sql_as_a
     assert server.parent_span_id.hex() == PARENT_ID
     assert server.name == "GET /test/db"
     assert attributes(server)["http.route"] == "/test/db"
+    assert attributes(server)["request_id"] == response.headers["x-request-id"]
     sql = one(spans, Span.SPAN_KIND_CLIENT)
     assert sql.trace_id == server.trace_id
     assert sql.parent_span_id == server.span_id
