@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 import app.api_keys as api_keys
 import app.items as items
+import app.jwt_auth as jwt_auth
 import app.observability as observability
 import app.rate_limits as rate_limits
 from app import __version__
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 class Settings(
     api_keys.ApiKeySettings,
+    jwt_auth.JwtSettings,
     observability.ObservabilitySettings,
     rate_limits.RateLimitSettings,
     CoreSettings,
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(items.router)
     api_keys.install(owned, settings)
+    jwt_auth.install(app, owned, settings)
     rate_limits.install(owned, settings)
     observability.install(app, owned, settings)
     return app
