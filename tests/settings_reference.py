@@ -10,6 +10,7 @@ is written by hand. tests/test_docs.py fails while any of them is out of date.
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -57,6 +58,10 @@ def default(field: FieldInfo) -> str:
         return str(value).lower()
     if value is None or value == [] or value == "":
         return ""
+    if isinstance(value, list):  # as the variable is written: comma-separated
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value)
     return str(value)
 
 
