@@ -38,6 +38,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.jwt_provider import jwt_provider
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_ITEMS = 1000
 START = "<!-- bench:start -->"
@@ -366,6 +368,10 @@ def run(
                 "traces": {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": sink},
             }
             observed = {signal: start("app.main:app", e) for signal, e in signals.items()}
+            # Requests with a provider's token, verified against the key set fetched once.
+            jwt_env, token = servers.enter_context(jwt_provider())
+            signed_in = start("app.main:app", {**env, **jwt_env})
+            with_token = {"headers": {"Authorization": f"Bearer {token}"}}
             rss = {
                 name: rss_mb(server.worker_pids()[0])
                 for name, server in (("bare", bare), ("sqlalchemy", alchemy), ("ours", ours))
@@ -386,6 +392,7 @@ def run(
                     for backend, server in limiters.items()
                 },
                 **{signal: (f"{server.base}{item}", {}) for signal, server in observed.items()},
+                "jwt": (f"{signed_in.base}{item}", with_token),
             }
             runs: dict[str, list[Load]] = {name: [] for name in plan}
             for _ in range(rounds):
@@ -422,6 +429,9 @@ def run(
             rows.append(
                 _ratio(f"GET one item, {label} on", load[signal], "GET one item", load["get"])
             )
+
+        name = "GET one item, with a JWT (RS256, cached key set)"
+        rows.append(_ratio(name, load["jwt"], "GET one item", load["get"]))
 
         cores = _cores()
         with gunicorn("app.main:app", env, workers=cores, pinned=False) as ours:
