@@ -1,6 +1,5 @@
 """An identity provider for the benchmark's JWT row: an RSA key, its key set served on
-127.0.0.1, and a token it signed, so the server verifies a real RS256 signature per request
-against a key set it fetched once."""
+127.0.0.1, and a token it signed, which the server verifies as it would a real provider's."""
 
 from __future__ import annotations
 

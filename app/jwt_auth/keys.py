@@ -65,6 +65,8 @@ class KeySet:
         self._attempted_at = -math.inf
         self._failed = False
         self._fetch: asyncio.Task[None] | None = None
+        # Counts the sets fetched: what was verified with an earlier one is verified again.
+        self.generation = 0
 
     async def key(self, kid: str | None, before_fetch: Callable[[], Awaitable[None]]) -> PyJWK:
         """The key named `kid`; raises `UnknownKey` or `KeySetUnavailable`."""
@@ -119,6 +121,7 @@ class KeySet:
             logger.warning("could not fetch the JWT key set: %s: %s", type(error).__name__, error)
             raise KeySetUnavailable(self._min_refresh or 1) from None
         self._keys, self._failed = keys, False
+        self.generation += 1
         ttl = _max_age(response.headers.get("cache-control"), self._default_ttl)
         self._expires_at = self._clock() + ttl
 

@@ -9,9 +9,13 @@ repeat the token.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import math
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +31,8 @@ from app.services import Services
 
 # The signature may be empty: an unsigned (`alg: none`) token is still a JWT, to be refused.
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Verified tokens remembered per process; past this, the least recently used is forgotten.
+_REMEMBERED = 10_000
 
 
 def install_tokens(app: FastAPI, services: Services, settings: JwtSettings) -> None:
@@ -50,18 +56,48 @@ class JWTAuthenticator:
         required += ["iss"] if self._issuer else []
         required += ["aud"] if checks_aud else []
         self._options: Options = {"require": required, "verify_aud": checks_aud}
+        # sha256(token) -> (valid until, key set generation, caller), least recently used first.
+        self._verified: OrderedDict[bytes, tuple[float, int, Caller]] = OrderedDict()
 
     async def authenticate(
         self, credential: str, *, before_lookup: Callable[[], Awaitable[None]]
     ) -> Caller | None:
+        if not _JWT_SHAPE.fullmatch(credential):
+            return None
+        # A front end sends the same token until it expires: once verified, it is answered
+        # from memory until then, or until the key set changes (a key may have been withdrawn).
+        digest = hashlib.sha256(credential.encode()).digest()
+        remembered = self._verified.get(digest)
+        if remembered is not None:
+            until, generation, caller = remembered
+            if time.time() < until and generation == self._keys.generation:
+                self._verified.move_to_end(digest)
+                return caller
+            del self._verified[digest]
         header = _header(credential)
         if header is None:
             return None
+        caller, until = await self._verify(credential, header, before_lookup)
+        self._verified[digest] = (until, self._keys.generation, caller)
+        if len(self._verified) > _REMEMBERED:
+            self._verified.popitem(last=False)
+        return caller
+
+    async def _verify(
+        self,
+        credential: str,
+        header: dict[str, Any],
+        before_lookup: Callable[[], Awaitable[None]],
+    ) -> tuple[Caller, float]:
+        """The caller, and until when (epoch seconds) the token stays valid; 401 or 503."""
         algorithm = header["alg"]
         if algorithm not in self._algorithms:
             raise invalid_token("The token's algorithm is not accepted")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise invalid_token("The token is not valid")
         try:
-            key = await self._keys.key(header.get("kid"), before_lookup)
+            key = await self._keys.key(kid, before_lookup)
         except UnknownKey:
             raise invalid_token("The token's signing key is not known") from None
         except KeySetUnavailable as error:
@@ -85,7 +121,8 @@ class JWTAuthenticator:
         other_claim = self._audience_claim != "aud" and self._audience is not None
         if other_claim and claims.get(self._audience_claim) != self._audience:
             raise invalid_token("The token's audience is not accepted")
-        return Caller(_caller_id(claims), self._scopes(claims))
+        caller = Caller(_caller_id(claims), self._scopes(claims))
+        return caller, float(claims["exp"]) + self._leeway
 
     def _scopes(self, claims: dict[str, Any]) -> frozenset[str]:
         granted: set[str] = set()
@@ -108,14 +145,17 @@ def invalid_token(reason: str) -> HTTPException:
 
 
 def _header(credential: str) -> dict[str, Any] | None:
-    """The JWT's header, or None if the credential is not a JWT."""
-    if not _JWT_SHAPE.fullmatch(credential):
-        return None
+    """The header of a credential shaped like a JWT, or None if it has none."""
+    # Read here rather than with jwt.get_unverified_header, which would decode and check every
+    # segment once more before jwt.decode does it again.
+    encoded = credential.partition(".")[0]
     try:
-        header = jwt.get_unverified_header(credential)
-    except exceptions.PyJWTError:
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except ValueError:
         return None
-    return header if isinstance(header.get("alg"), str) else None
+    if not isinstance(header, dict) or not isinstance(header.get("alg"), str):
+        return None
+    return header
 
 
 def _caller_id(claims: dict[str, Any]) -> str:

@@ -35,6 +35,11 @@ def _refusal(response: httpx.Response) -> str:
     return reason
 
 
+def jwt_exp(token: str) -> float:
+    payload = token.split(".")[1]
+    return float(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
+
+
 def _segment(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -170,24 +175,56 @@ async def test_a_key_added_at_the_provider_is_accepted_after_one_fetch(
     assert provider.fetches == 2
 
 
+@pytest.mark.settings(jwt_jwks_min_refresh_seconds=0)
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(
+    anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
+) -> None:
+    withdrawn, successor = signing_keys["ES256"], new_key("ES256", "key-successor")
+    provider.publish(withdrawn)
+    token = provider.token(withdrawn)
+    assert (await anonymous_client.get(READ, headers=bearer(token))).status_code == 200
+    provider.publish(successor)
+    # A token of the new key has the set fetched again.
+    assert (await anonymous_client.get(READ, headers=bearer(provider.token(successor)))).is_success
+
+    reason = _refusal(await anonymous_client.get(READ, headers=bearer(token)))
+
+    assert reason == "The token's signing key is not known"
+
+
+@pytest.mark.settings(jwt_leeway_seconds=0)
+async def test_a_remembered_token_is_refused_once_it_expires(
+    anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
+) -> None:
+    token = provider.token(signing_keys["ES256"], exp=int(time.time()) + 1)
+    assert (await anonymous_client.get(READ, headers=bearer(token))).status_code == 200
+    await asyncio.sleep(max(0.0, jwt_exp(token) - time.time()) + 0.05)
+
+    reason = _refusal(await anonymous_client.get(READ, headers=bearer(token)))
+    assert reason == "The token has expired"
+
+
 async def test_cached_keys_keep_verifying_while_the_provider_is_down(
     anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
 ) -> None:
-    token = provider.token(signing_keys["EdDSA"])
-    assert (await anonymous_client.get(READ, headers=bearer(token))).status_code == 200
+    key = signing_keys["EdDSA"]
+    assert (await anonymous_client.get(READ, headers=bearer(provider.token(key)))).is_success
     provider.down = True
-    assert (await anonymous_client.get(READ, headers=bearer(token))).status_code == 200
+    other = provider.token(key, sub="another-user")
+    assert (await anonymous_client.get(READ, headers=bearer(other))).status_code == 200
 
 
 @pytest.mark.settings(jwt_jwks_cache_seconds=0.001, jwt_jwks_min_refresh_seconds=0)
 async def test_stale_keys_keep_verifying_when_the_refresh_fails(
     anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
 ) -> None:
-    token = provider.token(signing_keys["EdDSA"])
-    assert (await anonymous_client.get(READ, headers=bearer(token))).status_code == 200
+    key = signing_keys["EdDSA"]
+    assert (await anonymous_client.get(READ, headers=bearer(provider.token(key)))).is_success
     provider.down = True
     await asyncio.sleep(0.01)
-    assert (await anonymous_client.get(READ, headers=bearer(token))).status_code == 200
+    # Another token of the same key: the first is remembered, and would need no key at all.
+    other = provider.token(key, sub="another-user")
+    assert (await anonymous_client.get(READ, headers=bearer(other))).status_code == 200
     assert provider.fetches == 2, "the stale set should have been fetched again"
 
 

@@ -67,7 +67,9 @@ def test_through_the_lambda_handler_tokens_are_verified_on_each_new_event_loop(
 ) -> None:
     valid = provider.token(signing_keys["EdDSA"])
     tampered = valid[:-4] + ("AAAA" if not valid.endswith("AAAA") else "BBBB")
-    events = [_with_token(valid), _with_token(tampered), _with_token(valid)]
+    # The same user's next token: verified with the key set the first invocation fetched.
+    later = provider.token(signing_keys["EdDSA"], iat=int(time.time()) - 1)
+    events = [_with_token(valid), _with_token(tampered), _with_token(later)]
     result = subprocess.run(
         [sys.executable, str(repo_root / "tests" / "platforms.py"), "lambda", HANDLER],
         input=json.dumps(events),
