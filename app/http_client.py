@@ -13,6 +13,7 @@ lifespan. A timeout becomes a 504 in the error shape (app/errors.py).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Annotated
 
@@ -29,6 +30,7 @@ class HTTPClient:
     def __init__(self, settings: CoreSettings) -> None:
         self._settings = settings
         self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._client_hooks: list[Callable[[httpx.AsyncClient], None]] = []
 
     def on_client(self, hook: Callable[[httpx.AsyncClient], None]) -> None:
@@ -37,7 +39,12 @@ class HTTPClient:
         self._client_hooks.append(hook)
 
     def client(self) -> httpx.AsyncClient:
-        """The client, made on the first call."""
+        """The client, made on the first call, and again on a new event loop."""
+        loop = _running_loop()
+        if self._loop is not loop:
+            # AWS Lambda (Mangum) may run each invocation on a new event loop: the pooled
+            # connections belong to the old one, which is closed, so they are left behind.
+            self._client, self._loop = None, loop
         if self._client is None:
             settings = self._settings
             self._client = httpx.AsyncClient(
@@ -60,6 +67,13 @@ class HTTPClient:
         if self._client is not None:
             await self._client.aclose()
         self._client = None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 # async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -118,3 +120,34 @@ async def test_the_client_is_handed_to_the_hooks_once_when_made() -> None:
     owner.client()
     assert seen == [client]
     await owner.aclose()
+
+
+class _KeepAlive(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # the connection stays open for the next request
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_each_new_event_loop_gets_a_client_of_its_own() -> None:
+    # As on AWS Lambda, where Mangum may run each invocation on a new loop: a connection
+    # pooled on a closed loop cannot be used on the next one.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    owner = HTTPClient(Settings(_env_file=None))
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+
+    async def call() -> int:
+        return (await owner.client().get(url)).status_code
+
+    try:
+        assert [asyncio.run(call()) for _ in range(3)] == [200, 200, 200]
+    finally:
+        server.shutdown()
+        server.server_close()
