@@ -99,6 +99,8 @@ class Provider:
 
 def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:
             if self.path == "/.well-known/openid-configuration":
                 self._json({"issuer": provider.issuer, "jwks_uri": provider.jwks_url})

@@ -196,7 +196,8 @@ async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(
 async def test_a_remembered_token_is_refused_once_it_expires(
     anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
 ) -> None:
-    token = provider.token(signing_keys["ES256"], exp=int(time.time()) + 1)
+    # `exp` is in whole seconds: at least one second ahead, so the first request is in time.
+    token = provider.token(signing_keys["ES256"], exp=int(time.time()) + 2)
     assert (await anonymous_client.get(READ, headers=bearer(token))).status_code == 200
     await asyncio.sleep(max(0.0, jwt_exp(token) - time.time()) + 0.05)
 

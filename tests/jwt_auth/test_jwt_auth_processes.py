@@ -69,7 +69,9 @@ def test_through_the_lambda_handler_tokens_are_verified_on_each_new_event_loop(
     tampered = valid[:-4] + ("AAAA" if not valid.endswith("AAAA") else "BBBB")
     # The same user's next token: verified with the key set the first invocation fetched.
     later = provider.token(signing_keys["EdDSA"], iat=int(time.time()) - 1)
-    events = [_with_token(valid), _with_token(tampered), _with_token(later)]
+    # A key the set lacks: fetched again, on this invocation's loop, through a new connection.
+    unknown = provider.token(SigningKey("key-unknown", "EdDSA", signing_keys["EdDSA"].private))
+    events = [_with_token(t) for t in (valid, tampered, later, unknown)]
     result = subprocess.run(
         [sys.executable, str(repo_root / "tests" / "platforms.py"), "lambda", HANDLER],
         input=json.dumps(events),
@@ -77,6 +79,7 @@ def test_through_the_lambda_handler_tokens_are_verified_on_each_new_event_loop(
             AWS_LAMBDA_FUNCTION_NAME="template-test",
             ENVIRONMENT="test",
             DATABASE_URL=database_url,
+            JWT_JWKS_MIN_REFRESH_SECONDS="0",
             **_provider_env(provider),
         ),
         cwd=tmp_path,
@@ -86,11 +89,15 @@ def test_through_the_lambda_handler_tokens_are_verified_on_each_new_event_loop(
     )
     assert result.returncode == 0, result.stderr
     responses = json.loads(result.stdout.splitlines()[-1])
-    (status, body), refused, again = [(r["statusCode"], json.loads(r["body"])) for r in responses]
+    (status, body), tampered_, later_, unknown_ = [
+        (r["statusCode"], json.loads(r["body"])) for r in responses
+    ]
     assert status == 200 and body["caller"].startswith("sub:")
-    assert refused[0] == 401 and refused[1]["error"]["code"] == "unauthorized"
-    assert again == (status, body)
-    assert provider.fetches == 1, "later invocations should verify with the cached keys"
+    assert tampered_[0] == 401 and tampered_[1]["error"]["code"] == "unauthorized"
+    assert later_ == (status, body)
+    assert unknown_[0] == 401
+    assert unknown_[1]["error"]["message"] == "The token's signing key is not known"
+    assert provider.fetches == 2, "only the unknown key should have fetched the set again"
 
 
 def test_an_app_without_jwt_settings_imports_no_jwt_library(
