@@ -48,18 +48,12 @@ class UnknownKey(Exception):
 
 
 class KeySet:
-    def __init__(
-        self,
-        http: HTTPClient,
-        settings: JwtSettings,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, http: HTTPClient, settings: JwtSettings) -> None:
         self._http = http
         self._jwks_url = settings.jwt_jwks_url or None
         self._issuer = settings.jwt_issuer
         self._default_ttl = settings.jwt_jwks_cache_seconds
         self._min_refresh = settings.jwt_jwks_min_refresh_seconds
-        self._clock = clock
         self._keys: dict[str | None, PyJWK] = {}
         self._expires_at = -math.inf
         self._attempted_at = -math.inf
@@ -71,7 +65,7 @@ class KeySet:
     async def key(self, kid: str | None, before_fetch: Callable[[], Awaitable[None]]) -> PyJWK:
         """The key named `kid`; raises `UnknownKey` or `KeySetUnavailable`."""
         key = self._keys.get(kid)
-        now = self._clock()
+        now = time.monotonic()
         if key is not None and now < self._expires_at:
             return key
         if self._fetch is None and now - self._attempted_at < self._min_refresh:
@@ -109,7 +103,7 @@ class KeySet:
             fetch.exception()  # retrieved, even if every request waiting for it gave up
 
     async def _fetch_keys(self) -> None:
-        self._attempted_at = self._clock()
+        self._attempted_at = time.monotonic()
         client = self._http.client()
         try:
             url = self._jwks_url or await self._discover(client)
@@ -123,7 +117,7 @@ class KeySet:
         self._keys, self._failed = keys, False
         self.generation += 1
         ttl = _max_age(response.headers.get("cache-control"), self._default_ttl)
-        self._expires_at = self._clock() + ttl
+        self._expires_at = time.monotonic() + ttl
 
     async def _discover(self, client: httpx.AsyncClient) -> str:
         """The `jwks_uri` of the issuer's OpenID Connect discovery document."""

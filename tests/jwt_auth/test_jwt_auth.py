@@ -229,6 +229,21 @@ async def test_stale_keys_keep_verifying_when_the_refresh_fails(
     assert provider.fetches == 2, "the stale set should have been fetched again"
 
 
+@pytest.mark.settings(jwt_jwks_min_refresh_seconds=0)
+async def test_a_key_not_cached_while_the_provider_is_down_is_a_503_not_a_401(
+    anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
+) -> None:
+    key = signing_keys["ES256"]
+    assert (await anonymous_client.get(READ, headers=bearer(provider.token(key)))).is_success
+    provider.down = True
+    # Perhaps the key the provider has just rotated in: the set cannot say.
+    rotated = provider.token(SigningKey("key-rotated", "ES256", key.private))
+
+    response = await anonymous_client.get(READ, headers=bearer(rotated))
+
+    assert response.status_code == 503 and "Retry-After" in response.headers
+
+
 async def test_without_any_keys_an_unreachable_provider_is_a_503_with_retry_after(
     anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
 ) -> None:
