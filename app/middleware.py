@@ -112,10 +112,20 @@ class RequestMiddleware:
         started = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, token
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *response_headers]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # The last body message: sending it makes uvicorn arm the connection's
+                # keep-alive timer, which keeps a copy of the current context until the next
+                # request. Without the ID in it, that copy holds nothing of this request.
+                current_request_id.reset(token)
+                try:
+                    await send(message)
+                finally:
+                    token = current_request_id.set(request_id)
+                return
             await send(message)
 
         try:

@@ -9,8 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
+from app.middleware import RequestMiddleware
+from app.request_id import current_request_id
 from tests.clients import client_for
 from tests.conftest import make_settings
 from tests.served_app import with_test_routes
@@ -195,3 +198,41 @@ async def test_an_unhandled_exception_reaches_whatever_wraps_the_app(database_ur
     with pytest.raises(RuntimeError, match="boom"):
         await app(scope, receive, send)
     assert sent == [500]
+
+
+async def test_the_last_body_message_is_sent_without_the_request_id_in_the_context() -> None:
+    # uvicorn arms the connection's keep-alive timer while the last body message is sent, and
+    # the timer keeps a copy of the context until the next request: it must hold nothing of
+    # this one. Lines logged after the response (background work) still carry the ID.
+    after_response: list[str | None] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"b"})
+        after_response.append(current_request_id.get())
+
+    seen: list[tuple[str, str | None]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        seen.append((message["type"], current_request_id.get()))
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"x-request-id", b"r-1")],
+        "client": ("127.0.0.1", 123),
+    }
+    await RequestMiddleware(inner)(scope, receive, send)
+
+    assert seen == [
+        ("http.response.start", "r-1"),
+        ("http.response.body", "r-1"),
+        ("http.response.body", None),
+    ]
+    assert after_response == ["r-1"]
+    assert current_request_id.get() is None
