@@ -20,6 +20,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from app import garbage_collector
+
 
 def _int_from_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
@@ -210,6 +212,12 @@ def on_starting(server: Arbiter) -> None:
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
+
+
+def pre_fork(server: Arbiter, worker: Any) -> None:
+    # Whatever app this serves (a preloaded app.main has done it already): each worker starts
+    # with what the master made frozen, so the collector neither scans it nor copies its pages.
+    garbage_collector.settle_after_start_up()
 
 
 def child_exit(server: Arbiter, worker: Any) -> None:

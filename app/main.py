@@ -25,6 +25,7 @@ from app import __version__
 from app.access import AccessPolicy
 from app.database import Database
 from app.errors import error_responses, register_error_handlers
+from app.garbage_collector import settle_after_start_up
 from app.health import Readiness
 from app.health import router as health_router
 from app.http_client import HTTPClient
@@ -114,5 +115,7 @@ def __getattr__(name: str) -> FastAPI:
     if name == "app":
         application = create_app()
         globals()["app"] = application
+        # Servers (Gunicorn, uvicorn, Vercel, Lambda) come here; tests call create_app().
+        settle_after_start_up()
         return application
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
