@@ -31,6 +31,7 @@ from app.health import router as health_router
 from app.http_client import HTTPClient
 from app.logging_setup import configure_logging
 from app.middleware import middleware_stack
+from app.routing import include_routes
 from app.services import Services, attach, services_of
 from app.settings import CoreSettings, Environment
 from app.settings_errors import load_settings
@@ -99,9 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     owned.provide(Readiness(owned.database, settings.ready_timeout))
     attach(app, owned)
     register_error_handlers(app)
-    app.include_router(health_router)
+    include_routes(app, health_router)
 
-    app.include_router(items.router)
+    include_routes(app, items.router)
     api_keys.install(owned, settings)
     jwt_auth.install(app, owned, settings)
     rate_limits.install(owned, settings)
