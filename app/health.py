@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -34,8 +33,10 @@ class Ready(BaseModel):
     checks: dict[str, Literal["ok"]]
 
 
-_HEALTH = Health()
-_READY = Ready(checks={"database": "ok", "schema": "ok"})
+# The probes' fixed answers, serialised once: FastAPI returns a Response as it is, without
+# validating and serialising a model on every call. The models still document them.
+_HEALTH = Health().model_dump_json().encode()
+_READY = Ready(checks={"database": "ok", "schema": "ok"}).model_dump_json().encode()
 _VERSIONS = text("SELECT version_num FROM alembic_version")
 
 
@@ -148,17 +149,17 @@ def _retrieve(task: asyncio.Task[None]) -> None:
 
 
 @router.get("/health", response_model=Health)
-async def health() -> Health:
+async def health() -> Response:
     """Liveness: answers while the process can serve, without touching the database."""
-    return _HEALTH
+    return Response(_HEALTH, media_type="application/json")
 
 
 @router.get("/ready", response_model=Ready, responses=error_responses(503))
-async def ready(request: Request) -> Ready | JSONResponse:
+async def ready(request: Request) -> Response:
     """Readiness: 200 once the database answers within READY_TIMEOUT with this release's
     schema (every migration applied, or newer ones); 503 naming the failed check."""
     failed = await services(request).get(Readiness).check()
     if failed is None:
-        return _READY
+        return Response(_READY, media_type="application/json")
     logger.warning("readiness check failed: %s", failed)
     return error_response(503, f"Readiness check failed: {failed}", headers={"Retry-After": "5"})

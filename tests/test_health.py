@@ -11,7 +11,7 @@ import pytest
 
 from app import __version__
 from app.features import migration_directories
-from app.health import Migrations
+from app.health import Health, Migrations, Ready
 from app.main import Settings, create_app
 
 READY_TIMEOUT = 0.5
@@ -27,6 +27,15 @@ async def test_ready_is_200_when_the_database_answers(client: httpx.AsyncClient)
     response = await client.get("/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "schema": "ok"}}
+
+
+async def test_the_probes_answer_what_their_documented_models_serialise_to(
+    client: httpx.AsyncClient,
+) -> None:
+    health, ready = await client.get("/health"), await client.get("/ready")
+    assert health.headers["content-type"] == ready.headers["content-type"] == "application/json"
+    assert Health.model_validate_json(health.content).model_dump_json() == health.text
+    assert Ready.model_validate_json(ready.content).model_dump_json() == ready.text
 
 
 @pytest.fixture
