@@ -88,6 +88,8 @@ class Base(DeclarativeBase):
 
 
 def create_engine(settings: CoreSettings) -> AsyncEngine:
+    """The engine, in autocommit mode: what reads run in. Sessions run on a transactional
+    option of it (`Database.start()`)."""
     url = settings.database
     if url.is_sqlite:
         # One file, one writer: a pool buys nothing and NullPool keeps SQLite's locking simple.
@@ -97,6 +99,7 @@ def create_engine(settings: CoreSettings) -> AsyncEngine:
             connect_args={"timeout": settings.db_connect_timeout},
             # Statement parameters are request data: never in an exception's message.
             hide_parameters=True,
+            isolation_level="AUTOCOMMIT",
         )
 
     connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
@@ -127,7 +130,13 @@ def create_engine(settings: CoreSettings) -> AsyncEngine:
             "pool_recycle": settings.db_pool_recycle,
             "pool_pre_ping": settings.db_pool_pre_ping,
         }
-    return create_async_engine(url.url, connect_args=connect_args, hide_parameters=True, **pool)
+    return create_async_engine(
+        url.url,
+        connect_args=connect_args,
+        hide_parameters=True,
+        isolation_level="AUTOCOMMIT",
+        **pool,
+    )
 
 
 def _unnamed_statement() -> str:
@@ -151,9 +160,6 @@ class Database:
         self._refused = 0
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
-        # The engine in autocommit mode, on the same pool: a lone SELECT then costs one round
-        # trip, with no BEGIN before it and no COMMIT or ROLLBACK after it.
-        self._reader: AsyncEngine | None = None
         # With a pool that keeps connections: the event loop they were opened on.
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._engine_hooks: list[Callable[[AsyncEngine], None]] = []
@@ -167,11 +173,16 @@ class Database:
         """The engine, created on the first call; on a new event loop, with a fresh pool."""
         engine = self._engine
         if engine is None:
+            # Reads use the engine as made, in autocommit mode: a lone SELECT costs one round
+            # trip, with no BEGIN before it and no COMMIT or ROLLBACK after it. Sessions use
+            # the database's usual isolation on the same pool. That way round, only a session
+            # sets the level on its connection and resets it on return, not every read.
             engine = self._engine = create_engine(self._settings)
             for hook in self._engine_hooks:
                 hook(engine)
-            self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+            isolation = "SERIALIZABLE" if self._settings.database.is_sqlite else "READ COMMITTED"
+            transactional = engine.execution_options(isolation_level=isolation)
+            self._sessions = async_sessionmaker(transactional, expire_on_commit=False)
         if not isinstance(engine.pool, NullPool):
             self._follow_event_loop(engine)
         return engine
@@ -192,9 +203,8 @@ class Database:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """An autocommit connection for reads, for the length of the block."""
-        self.start()
-        assert self._reader is not None
-        async with self._bounded(), self._reader.connect() as connection:
+        engine = self.start()
+        async with self._bounded(), engine.connect() as connection:
             yield connection
 
     @asynccontextmanager
@@ -233,7 +243,7 @@ class Database:
     async def dispose(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
-        self._engine = self._sessions = self._reader = None
+        self._engine = self._sessions = None
         self._pool_loop = None
 
     def _follow_event_loop(self, engine: AsyncEngine) -> None:
