@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 import app.api_keys as api_keys
 import app.items as items
@@ -68,6 +69,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await owned.aclose()
 
 
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def _operation_id(route: APIRoute) -> str:
     # The endpoint's name (`get_item`): generated clients name their methods after it.
     return route.name
@@ -88,6 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Any operation can fail unexpectedly; clients should know what that looks like.
         responses=error_responses(500),
         generate_unique_id_function=_operation_id,
+        # FastAPI's built-in OpenTelemetry instrumentation asks on every request whether a
+        # global provider has been configured, about a tenth of a /health request (BENCHMARKS.md).
+        # Tracing, where wanted, is a feature's own middleware with a provider of its own.
+        telemetry=_NO_TELEMETRY,
     )
     # Holds no connection until the lifespan starts it (or, on runtimes that never run the
     # lifespan, the first request does).
