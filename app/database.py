@@ -4,13 +4,15 @@ Endpoints that write take a session (`SessionDep`): one transaction, committed b
 response is sent, rolled back if the endpoint raises. Endpoints that only read open an
 autocommit connection for the length of their query, in the endpoint:
 
-    async with database.connect() as connection:
+    async with services(request).database.connect() as connection:
         row = (await connection.execute(SELECT_ITEM, {"item_id": item_id})).first()
 
-That is a block in the endpoint rather than a dependency with `yield` on purpose: FastAPI
-enters and leaves such a dependency through an exit stack and a cancel scope, which cost a
-read more than a quarter of its throughput (BENCHMARKS.md). The block also returns the
-connection to the pool as soon as the rows are in, before the response is built.
+That is a block in the endpoint rather than a dependency on purpose: FastAPI enters and leaves
+a dependency with `yield` through an exit stack and a cancel scope, which cost a read more than
+a quarter of its throughput, and even a plain one handing out the `Database` costs a read about
+5 % (BENCHMARKS.md); the endpoint takes the `Request` instead, which FastAPI passes for free.
+The block also returns the connection to the pool as soon as the rows are in, before the
+response is built.
 
 The engine is never created at import time. The app's lifespan calls `Database.start()`
 and `Database.dispose()`; a runtime that never runs the lifespan (Mangum with lifespan off,
@@ -258,11 +260,6 @@ class Database:
         self._pool_loop = loop
 
 
-# async: FastAPI runs a plain `def` dependency in its thread pool, a cost on every request.
-async def get_database(request: Request) -> Database:
-    return services(request).database
-
-
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request: committed when the endpoint returns, rolled back if it raises."""
     async with services(request).database.session() as session:
@@ -277,4 +274,3 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the session commits before the response is sent, so a failed commit is
 # never reported as a success.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-DatabaseDep = Annotated[Database, Depends(get_database)]

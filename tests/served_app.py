@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from sqlalchemy import text
 
 from app.access import PUBLIC, READ, WRITE, Caller
-from app.database import DatabaseDep
 from app.main import create_app
+from app.services import services
 
 router = APIRouter(prefix="/test", tags=["test"])
 # Requests of this process now inside /test/sleep, so a test can tell they have arrived.
@@ -49,16 +49,16 @@ async def sleeping() -> dict[str, int]:
 
 
 @router.get("/db")
-async def use_the_database(database: DatabaseDep) -> dict[str, int]:
-    async with database.connect() as connection:
+async def use_the_database(request: Request) -> dict[str, int]:
+    async with services(request).database.connect() as connection:
         value = await connection.scalar(text("SELECT 41 + 1"))
     return {"value": int(value)}
 
 
 @router.get("/db-fail")
-async def fail_in_the_database(database: DatabaseDep, value: str) -> None:
+async def fail_in_the_database(request: Request, value: str) -> None:
     """A statement that fails with `value` as its parameter: request data near an error."""
-    async with database.connect() as connection:
+    async with services(request).database.connect() as connection:
         await connection.execute(
             text("INSERT INTO no_such_table VALUES (:value)"), {"value": value}
         )

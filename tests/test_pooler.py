@@ -20,10 +20,10 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.database import DatabaseDep, DatabaseUnavailable, SessionDep
+from app.database import DatabaseUnavailable, SessionDep
 from app.main import Settings, create_app
 from app.migrate import MIGRATION_LOCK_KEY
-from app.services import services_of
+from app.services import services, services_of
 from tests.clients import client_for
 from tests.conftest import make_settings
 from tests.pgbouncer import SERVER_CONNECTIONS, running_pgbouncer
@@ -45,8 +45,8 @@ def _app(settings: Settings) -> FastAPI:
     transaction: each runs a statement with a parameter, which asyncpg prepares."""
     app = create_app(settings)
 
-    async def read(n: int, database: DatabaseDep) -> dict[str, int]:
-        async with database.connect() as connection:
+    async def read(n: int, request: Request) -> dict[str, int]:
+        async with services(request).database.connect() as connection:
             value = await connection.scalar(text("SELECT CAST(:n AS integer) + 1"), {"n": n})
         return {"value": value}
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import PUBLIC, READ, WRITE
-from app.database import DatabaseDep, SessionDep
+from app.database import SessionDep
 from app.errors import error_responses
 from app.items.models import Item
 from app.items.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
+from app.services import services
 
 MAX_PAGE_SIZE = 100
 # Ids and offsets beyond a 32-bit integer cannot exist; rejecting them here keeps them away
@@ -76,11 +77,11 @@ async def create_item(body: ItemCreate, session: SessionDep, response: Response)
     openapi_extra=PUBLIC,
 )
 async def list_items(
-    database: DatabaseDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> ItemPage:
-    async with database.connect() as connection:
+    async with services(request).database.connect() as connection:
         total = await connection.scalar(COUNT_ITEMS)
         rows = (await connection.execute(SELECT_PAGE, {"limit": limit, "offset": offset})).all()
     return ItemPage(
@@ -98,8 +99,8 @@ async def list_items(
     responses=error_responses(403, 404),
     openapi_extra=PUBLIC,
 )
-async def get_item(item_id: ItemId, database: DatabaseDep) -> ItemRead:
-    async with database.connect() as connection:
+async def get_item(item_id: ItemId, request: Request) -> ItemRead:
+    async with services(request).database.connect() as connection:
         row = (await connection.execute(SELECT_ITEM, {"item_id": item_id})).first()
     if row is None:
         raise _not_found(item_id)
