@@ -4,12 +4,32 @@ Vercel serves `app`, the variable pyproject.toml's `[tool.vercel] entrypoint` na
 calls `handler` (handler setting `api/index.handler`). Mangum's lifespan is off because it
 would start and stop the app around every single invocation; the app creates its database
 engine on first use instead.
+
+Mangum is imported by the first invocation, not here: Vercel imports this module too, and
+has no use for it (a few tens of milliseconds of every cold start).
 """
 
-from mangum import Mangum
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from app.main import app
 
-handler = Mangum(app, lifespan="off")
+if TYPE_CHECKING:
+    from mangum import Mangum
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """AWS Lambda's entry point: the API Gateway, function URL or ALB event, served by `app`."""
+    return _mangum()(event, context)
+
+
+@cache
+def _mangum() -> Mangum:
+    from mangum import Mangum
+
+    return Mangum(app, lifespan="off")
+
 
 __all__ = ["app", "handler"]
