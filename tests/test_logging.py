@@ -6,13 +6,14 @@ import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.logging_setup import add_filter
+from app.logging_setup import JsonFormatter, add_filter
 from app.main import Settings, create_app
 from tests.clients import client_for
 from tests.served_app import with_test_routes
@@ -161,3 +162,13 @@ def test_under_uvicorn_every_line_is_json_one_per_request_without_secrets(
     assert [line["logger"] for line in second] == ["app.access", "uvicorn.error"]
     assert "RuntimeError: boom" in second[1]["exception"]
     assert sum("Traceback" in line.get("exception", "") for line in lines) == 1
+
+
+def test_json_timestamps_are_the_records_utc_time_to_the_millisecond() -> None:
+    formatter = JsonFormatter()
+    # Within one second, across a second, and back: each line gets its own time.
+    for created in (1_764_000_000.0, 1_764_000_000.2504, 1_764_000_001.999, 1_700_000_000.5):
+        record = logging.LogRecord("app", logging.INFO, "", 0, "m", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert json.loads(formatter.format(record))["ts"] == expected
