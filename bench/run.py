@@ -1,13 +1,18 @@
 """Measure the template against its ceilings, side by side in one run, and write BENCHMARKS.md.
 
-    .venv/bin/python -m bench.run                           # the full run, about five minutes
+    .venv/bin/python -m bench.run                           # the full run, about seven minutes
     .venv/bin/python -m bench.run --duration 1 --rounds 1   # a smoke run
 
-Every server runs under the shipped gunicorn.conf.py with one worker, on a fresh PostgreSQL
-database; wrk runs in its own process on 127.0.0.1. With two or more cores the servers are
-pinned to core 0 and wrk to core 1, so they do not compete. The rows are measured in rounds,
-and each figure is the median of its rounds: absolute numbers move with the machine, ratios
+Every server, the ceilings included, runs under the shipped gunicorn.conf.py (its garbage
+collector settings too) with one worker, on a fresh PostgreSQL database; wrk runs in its own
+process on 127.0.0.1. With two or more cores the servers are pinned to core 0 and wrk to core 1,
+so they do not compete. The rows are measured in rounds, and each figure is the median of its
+rounds, with the lowest and highest beside it: absolute numbers move with the machine, ratios
 of figures taken side by side much less.
+
+Memory is measured on two-worker servers after load, as the total PSS of the master and its
+workers (shared pages counted once) and the USS of a worker (what one more worker costs). A
+cold start is a fresh process answering its first `GET /ready` (bench/cold_start.py).
 """
 
 from __future__ import annotations
@@ -73,6 +78,22 @@ class Row:
     load: Load
     ceiling: str = ""
     ratio: float | None = None
+    target: float | None = None
+    # The lowest and highest requests per second of the rounds.
+    spread: tuple[float, float] | None = None
+
+
+@dataclass
+class Figure:
+    """A start-up or memory figure: ours, the rounds' spread, and the ceiling it is held to."""
+
+    name: str
+    ours: float
+    spread: tuple[float, float]
+    unit: str
+    ceiling: str = ""
+    base: float | None = None
+    # At most this many times the ceiling.
     target: float | None = None
 
 
@@ -272,28 +293,40 @@ def parse_wrk_output(output: str) -> Load:
 # --- cold start and memory ----------------------------------------------------------------
 
 
-def import_seconds(module: str, runs: int, env: dict[str, str]) -> float:
-    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    timings = [
+def first_ready_seconds(module: str, runs: int, env: dict[str, str]) -> list[float]:
+    """Seconds from a fresh process to its first `GET /ready` 200, once per run."""
+    command = [sys.executable, "-m", "bench.cold_start", module]
+    # The figure is the last line: the app's own log lines come before it.
+    return [
         float(
             subprocess.run(
-                [sys.executable, "-c", code],
+                command,
                 cwd=ROOT,
                 env={**os.environ, **env},
                 capture_output=True,
                 text=True,
                 check=True,
-            ).stdout
+            ).stdout.splitlines()[-1]
         )
         for _ in range(runs)
     ]
-    return statistics.median(timings)
 
 
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    kilobytes = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
-    return kilobytes / 1024
+def _memory_kb(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value)
+    return fields
+
+
+def memory_mb(server: Server) -> tuple[float, float]:
+    """The total PSS of the master and its workers, and the mean USS of a worker, in MB."""
+    master = _memory_kb(server.process.pid)
+    workers = [_memory_kb(pid) for pid in server.worker_pids()]
+    pss = master["Pss"] + sum(worker["Pss"] for worker in workers)
+    uss = [worker["Private_Clean"] + worker["Private_Dirty"] for worker in workers]
+    return pss / 1024, statistics.mean(uss) / 1024
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -316,9 +349,23 @@ def _median(loads: list[Load]) -> Load:
     return sorted(loads, key=lambda load: load.requests_per_second)[len(loads) // 2]
 
 
+def _spread(loads: list[Load]) -> tuple[float, float]:
+    rates = [load.requests_per_second for load in loads]
+    return min(rates), max(rates)
+
+
+# The issue's targets, as ratios to the ceiling named beside each.
+HEALTH_TARGET = 0.9  # GET /health, at least, of the bare FastAPI route
+READ_TARGET = 0.6  # GET one item, at least, of raw asyncpg
+READ_ALCHEMY_TARGET = 0.9  # GET one item, at least, of the bare SQLAlchemy app
+COLD_START_TARGET = 1.15  # first /ready, at most, of the bare SQLAlchemy app
+PSS_TARGET = 1.05  # total PSS, at most, of the bare SQLAlchemy app's
+USS_TARGET = 1.25  # a worker's USS, at most, of a bare FastAPI worker's
+
+
 def run(
     admin_url: str, redis_url: str, duration: float, rounds: int, cold_runs: int
-) -> tuple[list[Row], list[str]]:
+) -> tuple[list[Row], list[Figure]]:
     pinned = _cores() >= 2
     item = "/api/v1/items/500"
     with bench_database(admin_url) as url:
@@ -359,8 +406,10 @@ def run(
             ours = start("app.main:app", env)
             client_limits = start("app.main:app", {**env, "GUNICORN_CLIENT_LIMITS": "true"})
             limiters = {backend: start("app.main:app", e) for backend, e in backends.items()}
-            # Each observability signal on its own; the DSN's host is never reached, since
-            # nothing fails; every request's spans are exported to a sink.
+            # Each opt-in layer on its own, one server each, read against the same item as
+            # "GET one item" with every layer off. A new layer is one entry here and one label
+            # below. The DSN's host is never reached, since nothing fails; every request's
+            # spans are exported to a sink.
             sink = servers.enter_context(otlp_sink())
             signals = {
                 "metrics": {**env, "METRICS_ENABLED": "true", "METRICS_TOKEN": "bench"},
@@ -373,10 +422,6 @@ def run(
             jwt_env, token = servers.enter_context(jwt_provider())
             signed_in = start("app.main:app", {**env, **jwt_env})
             with_token = {"headers": {"Authorization": f"Bearer {token}"}}
-            rss = {
-                name: rss_mb(server.worker_pids()[0])
-                for name, server in (("bare", bare), ("sqlalchemy", alchemy), ("ours", ours))
-            }
 
             plan: dict[str, tuple[str, dict[str, Any]]] = {
                 "bare": (f"{bare.base}/health", {}),
@@ -405,7 +450,7 @@ def run(
             Row("bare FastAPI: GET /health", load["bare"]),
             Row("raw asyncpg: GET one item", load["raw"]),
             _ratio("bare SQLAlchemy: GET one item", load["sqlalchemy"], "raw asyncpg", load["raw"]),
-            _ratio("GET /health", load["health"], "bare FastAPI", load["bare"], 0.85),
+            _ratio("GET /health", load["health"], "bare FastAPI", load["bare"], HEALTH_TARGET),
             _ratio(
                 "GET /health, client limits on (Docker image)",
                 load["health limited"],
@@ -413,14 +458,24 @@ def run(
                 load["health"],
             ),
             _ratio("GET /ready", load["ready"], "raw asyncpg", load["raw"]),
-            _ratio("GET one item", load["get"], "raw asyncpg", load["raw"], 0.6),
-            _ratio("GET one item", load["get"], "bare SQLAlchemy", load["sqlalchemy"]),
+            _ratio("GET one item", load["get"], "raw asyncpg", load["raw"], READ_TARGET),
+            _ratio(
+                "GET one item",
+                load["get"],
+                "bare SQLAlchemy",
+                load["sqlalchemy"],
+                READ_ALCHEMY_TARGET,
+            ),
             _ratio("GET first page (20 items)", load["list"], "raw asyncpg", load["raw"]),
             _ratio("POST create (with a key)", load["create"], "raw asyncpg", load["raw"]),
         ]
+        # Which runs each row above was made from, for its spread.
+        made_from = ["bare", "raw", "sqlalchemy", "health", "health limited", "ready", "get"]
+        made_from += ["get", "list", "create"]
         for backend in backends:
             name = f"GET one item, with a key, rate-limited ({backend})"
             rows.append(_ratio(name, load[backend], "GET one item", load["get"]))
+            made_from.append(backend)
         labels = (
             ("metrics", "Prometheus metrics"),
             ("sentry", "Sentry errors"),
@@ -430,45 +485,94 @@ def run(
             rows.append(
                 _ratio(f"GET one item, {label} on", load[signal], "GET one item", load["get"])
             )
-
+            made_from.append(signal)
         name = "GET one item, with a JWT (RS256, verified once, then remembered)"
         rows.append(_ratio(name, load["jwt"], "GET one item", load["get"]))
+        made_from.append("jwt")
+        for row, name in zip(rows, made_from, strict=True):
+            row.spread = _spread(runs[name])
 
-        cores = _cores()
-        with gunicorn("app.main:app", env, workers=cores, pinned=False) as ours:
-            rows.append(Row(f"GET /health, {cores} workers", wrk(f"{ours.base}/health", duration)))
-            rows.append(Row(f"GET one item, {cores} workers", wrk(f"{ours.base}{item}", duration)))
+        # Memory after load, on two workers each, unpinned: the ceilings' and ours. Ours is
+        # loaded with probes and reads, which are also its rows for two workers.
+        memory: dict[str, list[tuple[float, float]]] = {"bare": [], "sqlalchemy": [], "ours": []}
+        two_workers: dict[str, list[Load]] = {"/health": [], "one item": []}
+        for _ in range(rounds):
+            for name, module, path in (
+                ("bare", "bench.bare_app:app", "/health"),
+                ("sqlalchemy", "bench.sqlalchemy_app:app", item),
+                ("ours", "app.main:app", item),
+            ):
+                with gunicorn(module, env, workers=2, pinned=False, probe=path) as server:
+                    if name == "ours":
+                        two_workers["/health"].append(wrk(f"{server.base}/health", duration))
+                        two_workers["one item"].append(wrk(f"{server.base}{item}", duration))
+                    else:
+                        wrk(f"{server.base}{path}", duration)
+                    memory[name].append(memory_mb(server))
+        for what, loads in two_workers.items():
+            rows.append(Row(f"GET {what}, 2 workers", _median(loads), spread=_spread(loads)))
 
-        imports = {
-            name: import_seconds(module, cold_runs, env)
-            for name, module in (
-                ("bare", "bench.bare_app"),
-                ("sqlalchemy", "bench.sqlalchemy_app"),
-                ("ours", "api.index"),
-            )
+        cold = {
+            name: first_ready_seconds(module, cold_runs, env)
+            for name, module in (("sqlalchemy", "bench.sqlalchemy_app"), ("ours", "api.index"))
         }
 
-    def start_up(name: str, ours: float, bare: float, unit: str, target: float | None) -> str:
-        ratio = ours / bare
-        verdict = f"≤ {target} {_verdict(ratio <= target)}" if target else ""
-        ceiling = f"bare FastAPI {bare:.0f} {unit}"
-        return f"| {name} | {ours:.0f} {unit} | {ceiling} | {ratio:.2f} | {verdict} |"
+    def figure(
+        name: str,
+        values: list[float],
+        unit: str,
+        ceiling: str = "",
+        base: list[float] | None = None,
+        target: float | None = None,
+    ) -> Figure:
+        middle = statistics.median(values)
+        return Figure(
+            name,
+            middle,
+            (min(values), max(values)),
+            unit,
+            ceiling,
+            statistics.median(base) if base else None,
+            target,
+        )
 
-    fresh = f"median of {cold_runs} fresh processes"
-    ms = {name: seconds * 1000 for name, seconds in imports.items()}
-    notes = [
-        start_up(
-            f"cold import of bench.sqlalchemy_app, {fresh}",
-            ms["sqlalchemy"],
-            ms["bare"],
-            "ms",
-            None,
+    ms = {name: [seconds * 1000 for seconds in values] for name, values in cold.items()}
+    pss = {name: [total for total, _ in values] for name, values in memory.items()}
+    uss = {name: [worker for _, worker in values] for name, values in memory.items()}
+    fresh = f"fresh process to first GET /ready 200, {cold_runs} runs"
+    figures = [
+        figure(f"bare SQLAlchemy: {fresh}", ms["sqlalchemy"], "ms"),
+        figure(fresh, ms["ours"], "ms", "bare SQLAlchemy", ms["sqlalchemy"], COLD_START_TARGET),
+        figure("bare FastAPI: total PSS, master + 2 workers, after load", pss["bare"], "MB"),
+        figure(
+            "bare SQLAlchemy: total PSS, master + 2 workers, after load", pss["sqlalchemy"], "MB"
         ),
-        start_up(f"cold import of api.index, {fresh}", ms["ours"], ms["bare"], "ms", 1.3),
-        start_up("idle worker RSS, bare SQLAlchemy", rss["sqlalchemy"], rss["bare"], "MB", None),
-        start_up("idle worker RSS", rss["ours"], rss["bare"], "MB", 1.2),
+        figure(
+            "total PSS, master + 2 workers, after load",
+            pss["ours"],
+            "MB",
+            "bare SQLAlchemy",
+            pss["sqlalchemy"],
+            PSS_TARGET,
+        ),
+        figure("bare FastAPI: USS of a worker, after load", uss["bare"], "MB"),
+        figure(
+            "bare SQLAlchemy: USS of a worker, after load",
+            uss["sqlalchemy"],
+            "MB",
+            "bare FastAPI",
+            uss["bare"],
+        ),
+        figure(
+            "USS of a worker, after load",
+            uss["ours"],
+            "MB",
+            "bare FastAPI",
+            uss["bare"],
+            USS_TARGET,
+        ),
     ]
-    return rows, notes
+    return rows, figures
 
 
 def _verdict(ok: bool) -> str:
@@ -502,9 +606,30 @@ class Machine:
         return cls(datetime.date.today(), _cpu(), _cores(), platform.python_version(), _versions())
 
 
+def _span(low: float, high: float, digits: int = 0) -> str:
+    return f"{low:,.{digits}f} to {high:,.{digits}f}"
+
+
+def figure_line(figure: Figure) -> str:
+    """One row of the start-up and memory table."""
+    low, high = figure.spread
+    digits = 1 if figure.unit == "MB" else 0
+    ceiling = ratio = target = ""
+    if figure.base is not None:
+        ceiling = f"{figure.ceiling} {figure.base:,.{digits}f} {figure.unit}"
+        ratio_value = figure.ours / figure.base
+        ratio = f"{ratio_value:.2f}"
+        if figure.target is not None:
+            target = f"≤ {figure.target} {_verdict(ratio_value <= figure.target)}"
+    return (
+        f"| {figure.name} | {figure.ours:,.{digits}f} {figure.unit} | {_span(low, high, digits)} "
+        f"| {ceiling} | {ratio} | {target} |"
+    )
+
+
 def render(
     rows: list[Row],
-    notes: list[str],
+    figures: list[Figure],
     duration: float,
     rounds: int,
     machine: Machine | None = None,
@@ -515,27 +640,29 @@ def render(
         START,
         f"Run on {machine.date.isoformat()}: {machine.cpu}, {machine.cores} cores, "
         f"Python {machine.python}, PostgreSQL on 127.0.0.1; {machine.versions}.",
-        f"wrk -t1 -c64, {duration:g} s a run, the median of {rounds} rounds, {pinning}; one "
-        "Gunicorn worker from gunicorn.conf.py unless the row says otherwise.",
+        f"wrk -t1 -c64, {duration:g} s a run, the median of {rounds} rounds (spread: the lowest "
+        f"and highest round), {pinning}; one Gunicorn worker from gunicorn.conf.py unless the "
+        "row says otherwise.",
         "",
-        "| request | req/s | p50 ms | p99 ms | errors | ceiling | ratio | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| request | req/s | spread | p50 ms | p99 ms | errors | ceiling | ratio | target |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         load = row.load
+        spread = _span(*row.spread) if row.spread is not None else ""
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
         target = ""
         if row.target is not None and row.ratio is not None:
             target = f"≥ {row.target} {_verdict(row.ratio >= row.target)}"
         lines.append(
-            f"| {row.name} | {load.requests_per_second:,.0f} | {load.p50_ms:.1f} "
+            f"| {row.name} | {load.requests_per_second:,.0f} | {spread} | {load.p50_ms:.1f} "
             f"| {load.p99_ms:.1f} | {load.errors} | {row.ceiling} | {ratio} | {target} |"
         )
     lines += [
         "",
-        "| start-up | ours | ceiling | ratio | target |",
-        "|---|---|---|---|---|",
-        *notes,
+        "| start-up and memory | ours | spread | ceiling | ratio | target |",
+        "|---|---|---|---|---|---|",
+        *(figure_line(figure) for figure in figures),
         END,
     ]
     return "\n".join(lines)
@@ -555,7 +682,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5, help="seconds per load run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each row; the median counts")
-    parser.add_argument("--cold-runs", type=int, default=15, help="fresh imports to time")
+    parser.add_argument("--cold-runs", type=int, default=15, help="cold starts to time")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
@@ -569,8 +696,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     ensure_wrk()
-    rows, notes = run(args.database_url, args.redis_url, args.duration, args.rounds, args.cold_runs)
-    table = render(rows, notes, args.duration, args.rounds)
+    rows, figures = run(
+        args.database_url, args.redis_url, args.duration, args.rounds, args.cold_runs
+    )
+    table = render(rows, figures, args.duration, args.rounds)
     write(args.output, table)
     print(table)
 

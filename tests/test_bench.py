@@ -13,12 +13,15 @@ import pytest
 from bench.run import (
     END,
     START,
+    Figure,
     Load,
     Machine,
     Row,
     _median,
     _milliseconds,
     _ratio,
+    _spread,
+    figure_line,
     parse_wrk_output,
     render,
     write,
@@ -56,8 +59,8 @@ def load(requests_per_second: float, p50_ms: float = 1.0, p99_ms: float = 2.0) -
     return Load(requests_per_second, p50_ms, p99_ms, errors=0)
 
 
-def table(rows: list[Row], notes: list[str] | None = None) -> str:
-    return render(rows, notes or [], duration=5, rounds=3, machine=MACHINE)
+def table(rows: list[Row], figures: list[Figure] | None = None) -> str:
+    return render(rows, figures or [], duration=5, rounds=3, machine=MACHINE)
 
 
 def test_wrk_output_is_read_into_requests_latencies_and_errors() -> None:
@@ -117,23 +120,46 @@ def test_a_row_with_a_target_says_met_or_missed() -> None:
         ]
     )
 
-    assert "| met | 900 | 1.0 | 2.0 | 0 | bare FastAPI | 0.90 | ≥ 0.85 met |" in text
-    assert "| missed | 800 | 1.0 | 2.0 | 0 | bare FastAPI | 0.80 | ≥ 0.85 **missed** |" in text
-    assert "| no target | 700 | 1.0 | 2.0 | 0 | bare FastAPI | 0.70 |  |" in text
-    assert "| a ceiling | 1,000 | 1.0 | 2.0 | 0 |  |  |  |" in text
+    assert "| met | 900 |  | 1.0 | 2.0 | 0 | bare FastAPI | 0.90 | ≥ 0.85 met |" in text
+    assert "| missed | 800 |  | 1.0 | 2.0 | 0 | bare FastAPI | 0.80 | ≥ 0.85 **missed** |" in text
+    assert "| no target | 700 |  | 1.0 | 2.0 | 0 | bare FastAPI | 0.70 |  |" in text
+    assert "| a ceiling | 1,000 |  | 1.0 | 2.0 | 0 |  |  |  |" in text
+
+
+def test_a_row_shows_the_spread_of_its_rounds() -> None:
+    rounds = [load(9_000), load(10_500), load(9_800)]
+    row = Row("bare FastAPI: GET /health", _median(rounds), spread=_spread(rounds))
+
+    assert "| bare FastAPI: GET /health | 9,800 | 9,000 to 10,500 | 1.0 |" in table([row])
+
+
+def test_a_figure_is_held_to_its_ceiling_at_most() -> None:
+    met = Figure("total PSS", 120.04, (118.0, 125.6), "MB", "bare SQLAlchemy", 116.0, 1.05)
+    missed = Figure("first /ready", 900, (850, 990), "ms", "bare SQLAlchemy", 700, 1.15)
+    plain = Figure("bare FastAPI: USS of a worker", 20.0, (19.5, 21.0), "MB")
+
+    assert figure_line(met) == (
+        "| total PSS | 120.0 MB | 118.0 to 125.6 | bare SQLAlchemy 116.0 MB | 1.03 | ≤ 1.05 met |"
+    )
+    assert figure_line(missed) == (
+        "| first /ready | 900 ms | 850 to 990 | bare SQLAlchemy 700 ms | 1.29 | ≤ 1.15 **missed** |"
+    )
+    assert (
+        figure_line(plain) == "| bare FastAPI: USS of a worker | 20.0 MB | 19.5 to 21.0 |  |  |  |"
+    )
 
 
 def test_the_table_is_headed_by_the_machine_and_the_run() -> None:
-    text = table([], notes=["| idle worker RSS | 60 MB | bare FastAPI 50 MB | 1.20 | ≤ 1.2 met |"])
-    lines = text.splitlines()
+    figure = Figure("USS of a worker", 60, (59, 61), "MB", "bare FastAPI", 50, 1.25)
+    lines = table([], [figure]).splitlines()
 
     assert lines[0] == START
     assert lines[1] == (
         "Run on 2025-01-31: Test CPU @ 3.00GHz, 2 cores, Python 3.12.1, "
         "PostgreSQL on 127.0.0.1; fastapi 1.0, starlette 1.0."
     )
-    assert "wrk -t1 -c64, 5 s a run, the median of 3 rounds, server on core 0" in lines[2]
-    assert lines[-2] == "| idle worker RSS | 60 MB | bare FastAPI 50 MB | 1.20 | ≤ 1.2 met |"
+    assert "wrk -t1 -c64, 5 s a run, the median of 3 rounds (spread" in lines[2]
+    assert lines[-2] == figure_line(figure)
     assert lines[-1] == END
 
 
