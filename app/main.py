@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -20,8 +21,10 @@ from fastapi.telemetry import TelemetryConfig
 import app.api_keys as api_keys
 import app.items as items
 import app.jwt_auth as jwt_auth
+import app.jobs as jobs
 import app.observability as observability
 import app.rate_limits as rate_limits
+import app.webhooks as webhooks
 from app import __version__
 from app.access import AccessPolicy
 from app.database import Database
@@ -37,14 +40,19 @@ from app.services import Services, attach, services_of
 from app.settings import CoreSettings, Environment
 from app.settings_errors import load_settings
 
+if TYPE_CHECKING:
+    from mangum.types import LambdaHandler
+
 logger = logging.getLogger(__name__)
 
 
 class Settings(
     api_keys.ApiKeySettings,
     jwt_auth.JwtSettings,
+    jobs.JobSettings,
     observability.ObservabilitySettings,
     rate_limits.RateLimitSettings,
+    webhooks.WebhookSettings,
     CoreSettings,
 ):
     """The core's settings and those of every feature this app includes."""
@@ -111,11 +119,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_routes(app, health_router)
 
     include_routes(app, items.router)
+    jobs.install(app, owned, settings)
+    webhooks.install(owned, settings)  # after jobs, which it needs
     api_keys.install(owned, settings)
     jwt_auth.install(app, owned, settings)
     rate_limits.install(owned, settings)
     observability.install(app, owned, settings)
     return app
+
+
+def lambda_handlers() -> list[type[LambdaHandler]]:
+    """AWS Lambda events besides HTTP ones that api/index.py's handler turns into requests."""
+    handlers: list[type[LambdaHandler]] = []
+    handlers.append(jobs.ScheduledEvent)
+    return handlers
 
 
 def __getattr__(name: str) -> FastAPI:
