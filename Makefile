@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test test-postgres lint format migrate lock bench settings-docs
+.PHONY: install run worker test test-postgres lint format migrate lock bench settings-docs
 
 install:  ## create .venv with the pinned runtime and development dependencies
 	python3 -m venv $(VENV)
@@ -12,6 +12,9 @@ install:  ## create .venv with the pinned runtime and development dependencies
 
 run:  ## serve on http://127.0.0.1:8000 with reload, on ./app.db unless DATABASE_URL is set
 	$(VENV)/bin/uvicorn app.main:app --reload
+
+worker:  ## run background jobs and schedules until Ctrl-C (needs a PostgreSQL DATABASE_URL)
+	$(PYTHON) -m app.jobs worker
 
 test:  ## the whole suite on SQLite, in parallel
 	$(PYTHON) -m pytest

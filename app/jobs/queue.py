@@ -78,6 +78,7 @@ class Jobs:
         if name not in self.handlers:
             raise ValueError(f"no handler for jobs named {name!r}")
         if self._inline:
+            session.connection()  # the transaction the job belongs to, begun if need be
             session.info.setdefault(_PENDING, []).append((self, name, payload))
             return
         from pgqueuer.adapters.persistence.qb import QueryQueueBuilder
