@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from mangum import Mangum
 
 from app.jobs import Jobs, JobSettings
+from app.jobs.__main__ import main as worker_main
 from app.jobs.drain import DRAIN_PATH
 from app.main import create_app, lambda_handlers
 from app.services import services_of
@@ -144,3 +145,12 @@ async def test_enqueue_refuses_a_job_nobody_handles(jobs_app: FastAPI, enqueue: 
     async with owned.database.session() as session:
         with pytest.raises(ValueError, match="no handler"):
             await session.run_sync(owned.get(Jobs).enqueue, "test.unknown", b"")
+
+
+def test_the_worker_refuses_to_start_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.chdir(tmp_path)  # no .env from the repository
+    assert worker_main(["worker"]) == 2
+    assert "Jobs need PostgreSQL" in capsys.readouterr().err
