@@ -4,15 +4,19 @@ with backoff, held as failed after the last attempt, and drained within a time b
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
 from app.jobs import Jobs
 from app.jobs.worker import drain
+from app.main import create_app
 from app.services import services_of
 from tests.clients import asgi_client
+from tests.conftest import make_settings
 from tests.jobs.conftest import JOB, Enqueue, Recorder, queue_rows
+from tests.pgbouncer import running_pgbouncer
 
 pytestmark = pytest.mark.postgres
 
@@ -95,3 +99,24 @@ async def test_the_drain_route_stops_within_its_time_bound(
     assert response.json()["retried"] >= 1
     # JOBS_DRAIN_SECONDS for taking jobs, plus JOBS_TIMEOUT for the one running then.
     assert elapsed < 0.5 + 0.5 + 2
+
+
+async def test_behind_a_transaction_mode_pooler_jobs_are_enqueued_and_drained(
+    database_url: str, tmp_path: Path
+) -> None:
+    # No prepared statement outlives its transaction there, and no notification arrives.
+    with running_pgbouncer(database_url, tmp_path) as pooler_url:
+        settings = make_settings(pooler_url, db_pooler="transaction", **FAST_RETRIES)
+        app = create_app(settings)
+        owned = services_of(app)
+        jobs = owned.get(Jobs)
+        recorder = Recorder(failures=1)
+        jobs.handle(JOB, recorder)
+        async with app.router.lifespan_context(app):
+            for number in range(3):
+                async with owned.database.session() as session, session.begin():
+                    await session.run_sync(jobs.enqueue, JOB, f"pooled {number}".encode())
+            result = await drain(jobs)
+    assert sorted(recorder.payloads) == [b"pooled 0", b"pooled 1", b"pooled 2"]
+    assert result["done"] == 3 and result["retried"] == 1
+    assert await queue_rows(database_url) == []
