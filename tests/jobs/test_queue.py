@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 from fastapi import FastAPI
 
@@ -15,7 +16,7 @@ from app.main import create_app
 from app.services import services_of
 from tests.clients import asgi_client
 from tests.conftest import make_settings
-from tests.jobs.conftest import JOB, Enqueue, Recorder, queue_rows
+from tests.jobs.conftest import JOB, Enqueue, Recorder, plain_url, queue_rows
 from tests.pgbouncer import running_pgbouncer
 
 pytestmark = pytest.mark.postgres
@@ -120,3 +121,24 @@ async def test_behind_a_transaction_mode_pooler_jobs_are_enqueued_and_drained(
     assert sorted(recorder.payloads) == [b"pooled 0", b"pooled 1", b"pooled 2"]
     assert result["done"] == 3 and result["retried"] == 1
     assert await queue_rows(database_url) == []
+
+
+async def test_drain_runs_the_schedules_that_are_due(jobs_app: FastAPI, database_url: str) -> None:
+    runs: list[str] = []
+
+    async def every_minute() -> None:
+        runs.append("ran")
+
+    jobs = services_of(jobs_app).get(Jobs)
+    jobs.schedule("test.every_minute", "* * * * *", every_minute)
+    await drain(jobs)  # records the schedules; the first run is due at the next minute
+    connection = await asyncpg.connect(plain_url(database_url))
+    try:
+        await connection.execute(
+            "UPDATE pgqueuer_schedules SET next_run = now() - interval '1 second' "
+            "WHERE entrypoint = 'test.every_minute'"
+        )
+    finally:
+        await connection.close()
+    result = await drain(jobs)
+    assert runs == ["ran"] and result["scheduled"] == 1
