@@ -36,10 +36,17 @@ def _database_url() -> str:
     return url or migration_url(CoreSettings()).url
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate compares every table but those a feature's migrations create from another
+    library's DDL, which no model describes (listed in the metadata's `unmodelled_tables`)."""
+    return type_ != "table" or name not in target_metadata.info.get("unmodelled_tables", ())
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
     )

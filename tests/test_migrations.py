@@ -40,7 +40,12 @@ def _inspect(url: str) -> tuple[set[str], list[object]]:
 
     def read(connection: Connection) -> tuple[set[str], list[object]]:
         tables = set(inspect(connection).get_table_names())
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        # As migrations/env.py compares: tables made from another library's DDL (a feature
+        # lists them in `unmodelled_tables`) have no models to match.
+        unmodelled = Base.metadata.info.get("unmodelled_tables", ())
+        options = {"include_name": lambda name, kind, _: kind != "table" or name not in unmodelled}
+        context = MigrationContext.configure(connection, opts=options)
+        diff = compare_metadata(context, Base.metadata)
         return tables, diff
 
     async def run() -> tuple[set[str], list[object]]:
