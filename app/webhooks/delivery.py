@@ -74,11 +74,13 @@ class Webhooks:
                 return
             session = object_session(target)
             assert session is not None
+            # The columns' values the flush has: reading an unloaded one would be a query.
+            loaded = inspect(target).dict
+            data = {c.key: loaded[c.key] for c in mapper.column_attrs if c.key in loaded}
             body = {
                 "type": f"{table}.{kind}",
                 "timestamp": datetime.now(UTC).isoformat(),
-                # Only the values the flush has: reading an unloaded one would be a query.
-                "data": {k: v for k, v in inspect(target).dict.items() if not k.startswith("_")},
+                "data": data,
             }
             message = {"id": f"msg_{uuid.uuid4().hex}", "body": to_json(body).decode()}
             self._jobs.enqueue(session, DELIVER, json.dumps(message).encode())

@@ -9,6 +9,7 @@ WEBHOOK_TEST_EVENTS sets how many writes each half makes (default 8; the accepta
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -62,7 +63,7 @@ FAST = {
 
 def worker_command(blueprint: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     (service,) = [s for s in blueprint["services"] if s["type"] == "worker"]
-    return service["startCommand"].split(), service
+    return shlex.split(service["startCommand"]), service
 
 
 def write_items(base: str, prefix: str) -> set[str]:
