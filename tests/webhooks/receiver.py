@@ -65,7 +65,10 @@ def webhook_receiver(
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            length = int(self.headers.get("content-length", 0))
+            body = self.rfile.read(length)
+            if len(body) < length:
+                return  # the sender died mid-request (a killed worker): nothing was sent
             message_id = self.headers.get("webhook-id", "")
             try:
                 event = verifier.verify(body, dict(self.headers))
