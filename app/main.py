@@ -20,8 +20,8 @@ from fastapi.telemetry import TelemetryConfig
 
 import app.api_keys as api_keys
 import app.items as items
-import app.jwt_auth as jwt_auth
 import app.jobs as jobs
+import app.jwt_auth as jwt_auth
 import app.observability as observability
 import app.rate_limits as rate_limits
 import app.webhooks as webhooks

@@ -16,6 +16,7 @@ from app.jobs.drain import router as drain_router
 from app.jobs.queue import JobFailed, Jobs, enqueue_async
 from app.jobs.settings import JobSettings
 from app.jobs.tidy import TIDY_CRON, tidy
+from app.routing import include_routes
 from app.services import Services
 
 
@@ -28,7 +29,7 @@ def install(app: FastAPI, services: Services, settings: JobSettings) -> None:
             await tidy(services.database, jobs)
 
         jobs.schedule("jobs.tidy", TIDY_CRON, tidy_database)
-    app.include_router(drain_router)
+    include_routes(app, drain_router)
 
 
 __all__ = ["JobFailed", "JobSettings", "Jobs", "ScheduledEvent", "enqueue_async", "install"]
