@@ -66,10 +66,11 @@ class Webhooks:
             table = mapper.local_table.name  # type: ignore[attr-defined]
             engine = self._database.engine
             # Mapper events are per model class, not per app: act on this app's writes only.
+            # Sessions run on an option of the engine (app/database.py), which shares its pool.
             if (
                 table not in self._tables
                 or engine is None
-                or connection.engine is not engine.sync_engine
+                or connection.engine.pool is not engine.sync_engine.pool
             ):
                 return
             session = object_session(target)
