@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import importlib.util
 import json
 import logging
 import time
@@ -317,6 +318,9 @@ async def test_the_audience_can_be_read_from_another_claim(
     assert reason == "The token's audience is not accepted"
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("app.rate_limits") is None, reason="the rate_limits feature is removed"
+)
 @pytest.mark.settings(rate_limit="2/hour", rate_limit_backend="memory")
 async def test_each_subject_has_its_own_rate_limit(
     anonymous_client: httpx.AsyncClient, provider: Provider, signing_keys: dict[str, SigningKey]
