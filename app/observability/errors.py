@@ -16,7 +16,6 @@ response is complete, the middleware sends what is queued before completing it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from functools import partial
@@ -30,8 +29,9 @@ from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.starlette import StarletteIntegration
 from sentry_sdk.types import Event, Hint
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.observability.serverless import flush_before_last_message
 from app.observability.settings import ObservabilitySettings
 from app.request_id import current_request_id
 from app.services import Services
@@ -161,33 +161,18 @@ class SentryMiddleware:
             await self.app(scope, receive, send)
             return
         if self.flush:
-            await self._flushing(scope, receive, send)
+            # flush() blocks until the queue is sent, or returns at once when it is empty.
+            flush = partial(sentry_sdk.flush, FLUSH_TIMEOUT)
+            await flush_before_last_message(self._reporting, scope, receive, send, flush=flush)
             return
+        await self._reporting(scope, receive, send)
+
+    async def _reporting(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
             report(exc, scope)
             raise
-
-    async def _flushing(self, scope: Scope, receive: Receive, send: Send) -> None:
-        held: list[Message] = []
-
-        async def holding_send(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                held.append(message)
-                return
-            await send(message)
-
-        try:
-            await self.app(scope, receive, holding_send)
-        except Exception as exc:
-            report(exc, scope)
-            raise
-        finally:
-            # flush() blocks until the queue is sent, or returns at once when it is empty.
-            await asyncio.to_thread(sentry_sdk.flush, FLUSH_TIMEOUT)
-            for message in held:
-                await send(message)
 
 
 def report(exc: Exception, scope: Scope) -> None:

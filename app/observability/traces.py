@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logging_setup import add_filter
 from app.middleware import PROBE_PATHS
+from app.observability.serverless import flush_before_last_message
 from app.observability.settings import ObservabilitySettings
 from app.request_id import current_request_id
 from app.services import Services
@@ -188,21 +189,9 @@ class TracingMiddleware:
         if self.provider is None:
             await self.traced(scope, receive, send)
             return
-        held: list[Message] = []
-
-        async def holding_send(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                held.append(message)
-                return
-            await send(message)
-
-        try:
-            await self.traced(scope, receive, holding_send)
-        finally:
-            # The server span ends with the response's last part, which is held until then.
-            await asyncio.to_thread(self.provider.force_flush, FLUSH_TIMEOUT_MILLIS)
-            for message in held:
-                await send(message)
+        # The server span ends with the response's last part, which is held until then.
+        flush = partial(self.provider.force_flush, FLUSH_TIMEOUT_MILLIS)
+        await flush_before_last_message(self.traced, scope, receive, send, flush=flush)
 
 
 class _NamedByRoute:
