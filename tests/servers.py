@@ -83,6 +83,20 @@ def clean_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
+def run_python(code: str, repo_root: Path, cwd: Path, **env: str) -> bytes:
+    """What `code` prints, run by a fresh interpreter with the repository on its path and a
+    clean environment (plus `env`), as a server's process would start; it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=clean_environment(PYTHONPATH=str(repo_root), **env),
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.strip()
+
+
 def shell_environment(**overrides: str) -> dict[str, str]:
     """A clean environment whose PATH finds this interpreter's `python` and `gunicorn` first,
     as a platform's shell finds those of the environment its build installed."""

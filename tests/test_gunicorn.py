@@ -10,8 +10,6 @@ import re
 import runpy
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +34,7 @@ from tests.blueprint import (
     load_blueprint,
     web_service,
 )
-from tests.servers import clean_environment, client_from, wait_until_refused
+from tests.servers import client_from, run_python, wait_until_refused
 
 # A peer that is not this machine (127.0.0.1): a proxy's address, or a client's.
 ELSEWHERE = "127.0.0.2"
@@ -146,16 +144,14 @@ def test_importing_the_app_opens_nothing_a_fork_would_share(
         "kinds = (AsyncEngine, asyncio.AbstractEventLoop)\n"
         "print(sum(isinstance(o, kinds) for o in gc.get_objects()))\n"
     )
-    env = clean_environment(
+    printed = run_python(
+        probe,
+        repo_root,
+        tmp_path,
         ENVIRONMENT="production",
         DATABASE_URL="postgres://app:secret@127.0.0.1:9/app",
-        PYTHONPATH=str(repo_root),
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout.strip() == b"0"
+    assert printed == b"0"
 
 
 def _blueprint_env(repo_root: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.blueprint import gunicorn
 from tests.jwt_auth.conftest import AUDIENCE, Provider, SigningKey, bearer
-from tests.servers import clean_environment
+from tests.servers import clean_environment, run_python
 from tests.test_lambda import http_api_event
 
 # tests/served_app.py's routes behind Mangum, as api/index.py serves the app's.
@@ -109,9 +109,5 @@ def test_an_app_without_jwt_settings_imports_no_jwt_library(
         "print(sorted(m for m in sys.modules if m == 'jwt' or m.startswith(('jwt.', "
         "'app.jwt_auth.tokens', 'app.jwt_auth.keys'))))\n"
     )
-    env = clean_environment(ENVIRONMENT="test", PYTHONPATH=str(repo_root))
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout.strip() == b"[]"
+    printed = run_python(probe, repo_root, tmp_path, ENVIRONMENT="test")
+    assert printed == b"[]"

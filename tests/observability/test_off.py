@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.servers import clean_environment
+from tests.servers import run_python
 
 
 @pytest.mark.processes
@@ -25,12 +23,8 @@ def test_the_default_app_imports_no_observability_sdk(repo_root: Path, tmp_path:
         " 'opentelemetry.instrumentation')\n"
         "print(sorted(m for m in sys.modules if m.startswith(sdks)))\n"
     )
-    env = clean_environment(ENVIRONMENT="test", PYTHONPATH=str(repo_root))
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout.strip() == b"[]"
+    printed = run_python(probe, repo_root, tmp_path, ENVIRONMENT="test")
+    assert printed == b"[]"
 
 
 def test_the_default_app_has_only_the_cores_middleware(database_url: str) -> None:
